@@ -1,0 +1,97 @@
+-- Timestamps are Unix milliseconds (UTC); ids are opaque text.
+CREATE TABLE tenant (
+    tenant_id   TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    plan_id     TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+
+CREATE TABLE app_user (
+    user_id        TEXT PRIMARY KEY,
+    email          TEXT NOT NULL UNIQUE,
+    display_name   TEXT NOT NULL,
+    password_hash  TEXT,
+    disabled       BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL
+);
+
+CREATE TABLE membership (
+    tenant_id   TEXT NOT NULL REFERENCES tenant (tenant_id) ON DELETE CASCADE,
+    user_id     TEXT NOT NULL REFERENCES app_user (user_id) ON DELETE CASCADE,
+    role        TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'viewer')),
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, user_id)
+);
+CREATE INDEX membership_user_idx ON membership (user_id);
+
+-- session_id is the SHA-256 of the cookie's token: a stolen database does not yield live cookies.
+CREATE TABLE session (
+    session_id    TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL REFERENCES app_user (user_id) ON DELETE CASCADE,
+    tenant_id     TEXT NOT NULL REFERENCES tenant (tenant_id) ON DELETE CASCADE,
+    origin        TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    last_seen_at  INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL
+);
+CREATE INDEX session_user_idx ON session (user_id);
+
+CREATE TABLE instance (
+    instance_id       TEXT PRIMARY KEY,
+    tenant_id         TEXT NOT NULL REFERENCES tenant (tenant_id) ON DELETE CASCADE,
+    name              TEXT NOT NULL,
+    plan_id           TEXT NOT NULL,
+    environment       TEXT NOT NULL,
+    region            TEXT NOT NULL,
+    status            TEXT NOT NULL,
+    status_reason     TEXT,
+    replicas          INTEGER NOT NULL,
+    cpu_millicores    INTEGER NOT NULL,
+    memory_mib        INTEGER NOT NULL,
+    storage_gib       INTEGER NOT NULL,
+    parameters        TEXT NOT NULL,
+    endpoints         TEXT NOT NULL,
+    delete_protected  BOOLEAN NOT NULL DEFAULT FALSE,
+    version           INTEGER NOT NULL DEFAULT 1,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    UNIQUE (tenant_id, name)
+);
+
+CREATE TABLE operation (
+    operation_id      TEXT PRIMARY KEY,
+    tenant_id         TEXT NOT NULL REFERENCES tenant (tenant_id) ON DELETE CASCADE,
+    instance_id       TEXT NOT NULL REFERENCES instance (instance_id) ON DELETE CASCADE,
+    kind              TEXT NOT NULL,
+    parameters        TEXT NOT NULL,
+    state             TEXT NOT NULL,
+    requested_by      TEXT NOT NULL,
+    idempotency_key   TEXT,
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    lease_owner       TEXT,
+    lease_expires_at  INTEGER,
+    last_error        TEXT,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    UNIQUE (tenant_id, idempotency_key)
+);
+CREATE INDEX operation_instance_idx ON operation (instance_id);
+CREATE INDEX operation_state_idx ON operation (state, lease_expires_at);
+
+CREATE TABLE audit_event (
+    audit_event_id  TEXT PRIMARY KEY,
+    tenant_id       TEXT NOT NULL REFERENCES tenant (tenant_id) ON DELETE CASCADE,
+    user_id         TEXT,
+    role            TEXT,
+    instance_id     TEXT,
+    operation       TEXT,
+    parameters      TEXT NOT NULL,
+    outcome         TEXT NOT NULL,
+    reason          TEXT,
+    request_id      TEXT,
+    created_at      INTEGER NOT NULL
+);
+CREATE INDEX audit_event_tenant_idx ON audit_event (tenant_id, created_at);

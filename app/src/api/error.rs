@@ -1,0 +1,52 @@
+//! The error that crosses the wire: only what the user may see.
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("Please sign in to continue.")]
+    Unauthenticated,
+    #[error("Incorrect email or password.")]
+    BadCredentials,
+    #[error("This account is not a member of any organisation. Ask your administrator for an invitation.")]
+    NoTenant,
+    #[error("Not found.")]
+    NotFound,
+    #[error("{field}: {why}")]
+    Invalid { field: String, why: String },
+    #[error("Something went wrong on our side. If it persists, quote request id {request_id}.")]
+    Internal { request_id: String },
+    #[error("The request could not be completed: {0}")]
+    Transport(String),
+}
+
+impl AppError {
+    pub fn invalid(field: &str, why: impl ToString) -> Self {
+        AppError::Invalid {
+            field: field.into(),
+            why: why.to_string(),
+        }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::Unauthenticated | AppError::BadCredentials => 401,
+            AppError::NoTenant => 403,
+            AppError::NotFound => 404,
+            AppError::Invalid { .. } => 422,
+            AppError::Transport(_) => 400,
+            AppError::Internal { .. } => 500,
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}

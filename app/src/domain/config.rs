@@ -1,0 +1,445 @@
+//! The provider configuration: branding, environments, regions, roles and plans.
+//!
+//! Parsing from TOML (and pointing at the offending line) lives on the server; this module
+//! holds the types and the rules every configuration must satisfy.
+
+use super::{Operation, Role};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub provider: Provider,
+    pub environments: Vec<Environment>,
+    pub regions: Vec<Region>,
+    pub roles: Roles,
+    pub plans: Vec<Plan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    pub name: String,
+    #[serde(default)]
+    pub branding: Branding,
+    #[serde(default)]
+    pub support_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Branding {
+    /// `#rrggbb`
+    #[serde(default = "default_primary_color")]
+    pub primary_color: String,
+    #[serde(default)]
+    pub logo_url: Option<String>,
+}
+
+fn default_primary_color() -> String {
+    "#3b5bdb".into()
+}
+
+impl Default for Branding {
+    fn default() -> Self {
+        Branding {
+            primary_color: default_primary_color(),
+            logo_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    pub id: String,
+    pub name: String,
+}
+
+/// Which operations each role may run (the plan must enable them too).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Roles {
+    pub admin: Vec<Operation>,
+    pub operator: Vec<Operation>,
+    #[serde(default)]
+    pub viewer: Vec<Operation>,
+}
+
+impl Roles {
+    pub fn allows(&self, role: Role, op: Operation) -> bool {
+        match role {
+            Role::Admin => self.admin.contains(&op),
+            Role::Operator => self.operator.contains(&op),
+            Role::Viewer => self.viewer.contains(&op),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub operations: Vec<Operation>,
+    pub environments: Vec<String>,
+    pub regions: Vec<String>,
+    /// Most instances one tenant may hold on this plan.
+    pub quota: u32,
+    pub resources: ResourceBounds,
+    #[serde(default)]
+    pub parameters: Vec<ParameterSpec>,
+}
+
+impl Plan {
+    pub fn enables(&self, op: Operation) -> bool {
+        self.operations.contains(&op)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceBounds {
+    pub replicas: Bounds,
+    pub cpu_millicores: Bounds,
+    pub memory_mib: Bounds,
+    pub storage_gib: Bounds,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bounds {
+    pub min: u32,
+    pub max: u32,
+    pub default: u32,
+}
+
+impl Bounds {
+    pub fn contains(&self, v: u32) -> bool {
+        (self.min..=self.max).contains(&v)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    String,
+    Integer,
+    Boolean,
+    Enum,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    Bool(bool),
+    Int(i64),
+    Text(String),
+}
+
+impl fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamValue::Bool(b) => write!(f, "{b}"),
+            ParamValue::Int(i) => write!(f, "{i}"),
+            ParamValue::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A configuration parameter every instance of a plan carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParameterSpec {
+    pub name: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: ParamType,
+    /// For `enum` (required) and `string` (optional): the only values accepted.
+    #[serde(default)]
+    pub allowed: Vec<String>,
+    /// For `integer`: inclusive range.
+    #[serde(default)]
+    pub min: Option<i64>,
+    #[serde(default)]
+    pub max: Option<i64>,
+    pub default: ParamValue,
+    #[serde(default)]
+    pub customer_editable: bool,
+    /// Secret values are never shown or logged.
+    #[serde(default)]
+    pub secret: bool,
+}
+
+impl ParameterSpec {
+    pub fn label(&self) -> &str {
+        self.label.as_deref().unwrap_or(&self.name)
+    }
+
+    /// Checks one value against this parameter's type and range or allowed values.
+    pub fn check(&self, v: &ParamValue) -> Result<(), String> {
+        match (self.kind, v) {
+            (ParamType::Boolean, ParamValue::Bool(_)) => Ok(()),
+            (ParamType::Integer, ParamValue::Int(i)) => {
+                if self.min.is_some_and(|m| *i < m) || self.max.is_some_and(|m| *i > m) {
+                    Err(format!(
+                        "must be between {} and {}",
+                        self.min.map_or("any".into(), |m| m.to_string()),
+                        self.max.map_or("any".into(), |m| m.to_string())
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            (ParamType::Enum | ParamType::String, ParamValue::Text(s)) => {
+                if self.allowed.is_empty() || self.allowed.iter().any(|a| a == s) {
+                    Ok(())
+                } else {
+                    Err(format!("must be one of: {}", self.allowed.join(", ")))
+                }
+            }
+            (kind, _) => Err(format!("must be a {}", kind_word(kind))),
+        }
+    }
+}
+
+fn kind_word(k: ParamType) -> &'static str {
+    match k {
+        ParamType::String => "string",
+        ParamType::Integer => "integer",
+        ParamType::Boolean => "boolean (true or false)",
+        ParamType::Enum => "string from the allowed values",
+    }
+}
+
+/// One thing wrong with a configuration: where (a path of keys) and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// Keys and array indexes from the document root, e.g. `["plans", "1", "quota"]`.
+    pub path: Vec<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.join("."), self.message)
+    }
+}
+
+struct Issues(Vec<ConfigIssue>);
+
+impl Issues {
+    fn push(&mut self, path: &[&str], message: impl Into<String>) {
+        self.0.push(ConfigIssue {
+            path: path.iter().map(|s| s.to_string()).collect(),
+            message: message.into(),
+        });
+    }
+}
+
+fn is_slug(s: &str) -> bool {
+    super::ids::InstanceName::parse(s).is_ok()
+}
+
+impl ProviderConfig {
+    /// Every rule a configuration must satisfy; an empty list means it is valid.
+    pub fn validate(&self) -> Vec<ConfigIssue> {
+        let mut out = Issues(Vec::new());
+        if self.provider.name.trim().is_empty() {
+            out.push(&["provider", "name"], "must not be empty");
+        }
+        let c = &self.provider.branding.primary_color;
+        let hex_ok = c.len() == 7
+            && c.starts_with('#')
+            && c[1..].chars().all(|ch| ch.is_ascii_hexdigit());
+        if !hex_ok {
+            out.push(
+                &["provider", "branding", "primary_color"],
+                format!("\"{c}\" is not a colour of the form #rrggbb"),
+            );
+        }
+
+        let env_ids = check_named_list(
+            &mut out,
+            "environments",
+            self.environments.iter().map(|e| (&e.id, &e.name)),
+        );
+        let region_ids = check_named_list(
+            &mut out,
+            "regions",
+            self.regions.iter().map(|r| (&r.id, &r.name)),
+        );
+
+        if !self.roles.viewer.is_empty() {
+            out.push(&["roles", "viewer"], "viewers may not run operations");
+        }
+        for (role, ops) in [("admin", &self.roles.admin), ("operator", &self.roles.operator)] {
+            if let Some(d) = first_duplicate(ops.iter()) {
+                out.push(&["roles", role], format!("lists \"{d}\" twice"));
+            }
+        }
+
+        if self.plans.is_empty() {
+            out.push(&["plans"], "at least one plan is required");
+        }
+        let mut plan_ids = HashSet::new();
+        for (i, plan) in self.plans.iter().enumerate() {
+            let idx = i.to_string();
+            let at = |k: &'static str| ["plans", idx.as_str(), k];
+            if !is_slug(&plan.id) {
+                out.push(&at("id"), format!("\"{}\" is not a valid id (lowercase letters, digits, '-')", plan.id));
+            } else if !plan_ids.insert(plan.id.as_str()) {
+                out.push(&at("id"), format!("plan id \"{}\" is used twice", plan.id));
+            }
+            if plan.name.trim().is_empty() {
+                out.push(&at("name"), "must not be empty");
+            }
+            if let Some(d) = first_duplicate(plan.operations.iter()) {
+                out.push(&at("operations"), format!("lists \"{d}\" twice"));
+            }
+            if plan.environments.is_empty() {
+                out.push(&at("environments"), "at least one environment is required");
+            }
+            for e in &plan.environments {
+                if !env_ids.contains(e.as_str()) {
+                    out.push(&at("environments"), format!("unknown environment \"{e}\""));
+                }
+            }
+            if plan.regions.is_empty() {
+                out.push(&at("regions"), "at least one region is required");
+            }
+            for r in &plan.regions {
+                if !region_ids.contains(r.as_str()) {
+                    out.push(&at("regions"), format!("unknown region \"{r}\""));
+                }
+            }
+            if plan.quota == 0 {
+                out.push(&at("quota"), "must be at least 1");
+            }
+            let res = &plan.resources;
+            for (key, b) in [
+                ("replicas", &res.replicas),
+                ("cpu_millicores", &res.cpu_millicores),
+                ("memory_mib", &res.memory_mib),
+                ("storage_gib", &res.storage_gib),
+            ] {
+                let path = ["plans", idx.as_str(), "resources", key];
+                if b.min > b.max {
+                    out.push(&path, format!("min ({}) is greater than max ({})", b.min, b.max));
+                } else if !b.contains(b.default) {
+                    out.push(
+                        &path,
+                        format!("default ({}) is outside {}..={}", b.default, b.min, b.max),
+                    );
+                }
+            }
+            if res.replicas.min == 0 {
+                out.push(&["plans", idx.as_str(), "resources", "replicas"], "min must be at least 1");
+            }
+            let mut names = HashSet::new();
+            for (j, p) in plan.parameters.iter().enumerate() {
+                let jdx = j.to_string();
+                let path = |k: &'static str| ["plans", idx.as_str(), "parameters", jdx.as_str(), k];
+                if !is_param_name(&p.name) {
+                    out.push(&path("name"), format!("\"{}\" is not a valid parameter name (letters, digits, '_')", p.name));
+                } else if !names.insert(p.name.as_str()) {
+                    out.push(&path("name"), format!("parameter \"{}\" is defined twice", p.name));
+                }
+                match p.kind {
+                    ParamType::Enum if p.allowed.is_empty() => {
+                        out.push(&path("allowed"), "an enum parameter needs allowed values")
+                    }
+                    ParamType::Integer | ParamType::Boolean if !p.allowed.is_empty() => {
+                        out.push(&path("allowed"), "only enum and string parameters take allowed values")
+                    }
+                    _ => {}
+                }
+                if p.kind != ParamType::Integer && (p.min.is_some() || p.max.is_some()) {
+                    out.push(&path("min"), "only integer parameters take min and max");
+                }
+                if let (Some(lo), Some(hi)) = (p.min, p.max) {
+                    if lo > hi {
+                        out.push(&path("min"), format!("min ({lo}) is greater than max ({hi})"));
+                    }
+                }
+                if let Err(why) = p.check(&p.default) {
+                    out.push(&path("default"), format!("default {why}"));
+                }
+            }
+        }
+        out.0
+    }
+
+    pub fn plan(&self, id: &str) -> Option<&Plan> {
+        self.plans.iter().find(|p| p.id == id)
+    }
+
+    pub fn environment_name<'a>(&'a self, id: &'a str) -> &'a str {
+        self.environments
+            .iter()
+            .find(|e| e.id == id)
+            .map_or(id, |e| e.name.as_str())
+    }
+
+    pub fn region_name<'a>(&'a self, id: &'a str) -> &'a str {
+        self.regions
+            .iter()
+            .find(|r| r.id == id)
+            .map_or(id, |r| r.name.as_str())
+    }
+}
+
+fn is_param_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn first_duplicate<T: Eq + std::hash::Hash + fmt::Display>(
+    items: impl Iterator<Item = T>,
+) -> Option<T> {
+    let mut seen = HashSet::new();
+    for it in items {
+        if seen.contains(&it) {
+            return Some(it);
+        }
+        seen.insert(it);
+    }
+    None
+}
+
+fn check_named_list<'a>(
+    out: &mut Issues,
+    key: &'static str,
+    items: impl Iterator<Item = (&'a String, &'a String)>,
+) -> HashSet<&'a str> {
+    let mut ids = HashSet::new();
+    for (i, (id, name)) in items.enumerate() {
+        let idx = i.to_string();
+        if !is_slug(id) {
+            out.push(&[key, &idx, "id"], format!("\"{id}\" is not a valid id (lowercase letters, digits, '-')"));
+        } else if !ids.insert(id.as_str()) {
+            out.push(&[key, &idx, "id"], format!("id \"{id}\" is used twice"));
+        }
+        if name.trim().is_empty() {
+            out.push(&[key, &idx, "name"], "must not be empty");
+        }
+    }
+    if ids.is_empty() && out.0.iter().all(|i| i.path[0] != key) {
+        out.push(&[key], "at least one is required");
+    }
+    ids
+}

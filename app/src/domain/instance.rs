@@ -1,0 +1,148 @@
+//! What the pages show of an instance: the shapes that cross the wire.
+
+use super::{Operation, Role, Status};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    pub replicas: u32,
+    pub cpu_millicores: u32,
+    pub memory_mib: u32,
+    pub storage_gib: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub label: String,
+    pub url: String,
+}
+
+/// One configuration value as shown to the customer (secrets already masked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParamEntry {
+    pub name: String,
+    pub label: String,
+    pub value: String,
+    pub customer_editable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceSummary {
+    pub id: String,
+    pub name: String,
+    pub plan_name: String,
+    pub environment: String,
+    pub environment_name: String,
+    pub region: String,
+    pub status: Status,
+    pub replicas: u32,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceDetail {
+    pub id: String,
+    pub name: String,
+    pub plan_id: String,
+    pub plan_name: String,
+    pub environment: String,
+    pub environment_name: String,
+    pub region: String,
+    pub region_name: String,
+    pub status: Status,
+    /// Why the instance is in its status, e.g. the error of a failed operation.
+    pub status_reason: Option<String>,
+    pub resources: Resources,
+    pub parameters: Vec<ParamEntry>,
+    pub endpoints: Vec<Endpoint>,
+    pub enabled_operations: Vec<Operation>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Filters of the instance list; every field optional, all must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceFilter {
+    pub environment: Option<String>,
+    pub status: Option<Status>,
+    /// Case-insensitive substring of the instance name.
+    pub q: Option<String>,
+}
+
+impl InstanceFilter {
+    /// Builds a filter from query-string values, treating blanks as "any".
+    pub fn from_query(environment: &str, status: &str, q: &str) -> Self {
+        let nonblank = |s: &str| {
+            let t = s.trim();
+            (!t.is_empty()).then(|| t.to_owned())
+        };
+        InstanceFilter {
+            environment: nonblank(environment),
+            status: Status::parse(status.trim()),
+            q: nonblank(q),
+        }
+    }
+
+    pub fn matches(&self, i: &InstanceSummary) -> bool {
+        self.environment
+            .as_deref()
+            .is_none_or(|e| e == i.environment)
+            && self.status.is_none_or(|s| s == i.status)
+            && self
+                .q
+                .as_deref()
+                .is_none_or(|q| i.name.contains(&q.to_ascii_lowercase()))
+    }
+}
+
+/// The signed-in person, as the header shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub email: String,
+    pub display_name: String,
+    pub tenant_name: String,
+    pub role: Role,
+    pub provider_name: String,
+    pub environments: Vec<(String, String)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(name: &str, env: &str, status: Status) -> InstanceSummary {
+        InstanceSummary {
+            id: format!("{name}-id"),
+            name: name.into(),
+            plan_name: "Pro".into(),
+            environment: env.into(),
+            environment_name: env.into(),
+            region: "eu-west".into(),
+            status,
+            replicas: 1,
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn blank_query_values_match_everything() {
+        let f = InstanceFilter::from_query(" ", "", "");
+        assert_eq!(f, InstanceFilter::default());
+        assert!(f.matches(&summary("api", "dev", Status::Running)));
+    }
+
+    #[test]
+    fn filters_combine() {
+        let f = InstanceFilter::from_query("production", "running", "API");
+        assert!(f.matches(&summary("billing-api", "production", Status::Running)));
+        assert!(!f.matches(&summary("billing-api", "dev", Status::Running)));
+        assert!(!f.matches(&summary("billing-api", "production", Status::Stopped)));
+        assert!(!f.matches(&summary("worker", "production", Status::Running)));
+    }
+
+    #[test]
+    fn unknown_status_in_query_means_any() {
+        let f = InstanceFilter::from_query("", "exploded", "");
+        assert_eq!(f.status, None);
+    }
+}

@@ -1,0 +1,220 @@
+//! Passwords, session tokens and the session cookie.
+//!
+//! A session is a row in the database keyed by the SHA-256 of a random token; the browser holds
+//! only the token, in an HttpOnly cookie. Every way of signing in (password now; OpenID Connect
+//! and embed tokens later) ends in [`start_session`], so cookies and expiry live in one place.
+
+use super::state::AppState;
+use super::store::{now_millis, NewSession, SessionRecord, StoreError, TenantScope};
+use crate::domain::{Email, Role, TenantId, UserId};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine;
+use http::HeaderMap;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+pub const COOKIE_NAME: &str = "portico_session";
+
+/// A verified, live session: the only source of a request's tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub token_hash: String,
+    pub record: SessionRecord,
+}
+
+impl Session {
+    pub fn scope(&self) -> TenantScope {
+        TenantScope::trusted(self.record.tenant_id.clone())
+    }
+    pub fn user_id(&self) -> &UserId {
+        &self.record.user_id
+    }
+    pub fn role(&self) -> Role {
+        self.record.role
+    }
+}
+
+/// Hashes with argon2id off the async runtime: a hash takes tens of milliseconds of CPU.
+pub async fn hash_password(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
+    })
+    .await?
+}
+
+/// Checks a password; with no stored hash it still spends the time of one check, so response
+/// time does not reveal which emails exist.
+pub async fn verify_password(password: String, stored: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        let decoy;
+        let hash = match &stored {
+            Some(h) => h.as_str(),
+            None => {
+                decoy = decoy_hash();
+                decoy.as_str()
+            }
+        };
+        let ok = PasswordHash::new(hash)
+            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .unwrap_or(false);
+        ok && stored.is_some()
+    })
+    .await
+    .unwrap_or(false)
+}
+
+fn decoy_hash() -> String {
+    let salt = SaltString::encode_b64(b"portico-decoy-salt").expect("static salt is valid");
+    Argon2::default()
+        .hash_password(b"decoy", &salt)
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+}
+
+pub fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Why a sign-in was refused. Deliberately coarse: the user learns nothing about which part was wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    #[error("incorrect email or password")]
+    BadCredentials,
+    #[error("the account has no tenant")]
+    NoTenant,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Verifies email and password and starts a session in the user's first tenant.
+#[tracing::instrument(skip(state, password), fields(email = %email))]
+pub async fn sign_in_with_password(
+    state: &AppState,
+    email: &Email,
+    password: String,
+) -> Result<(String, SessionRecord), SignInError> {
+    let creds = state.store.user_credentials(email).await?;
+    let hash = creds.as_ref().and_then(|c| c.password_hash.clone());
+    let ok = verify_password(password, hash).await;
+    let Some(creds) = creds.filter(|c| ok && !c.disabled) else {
+        return Err(SignInError::BadCredentials);
+    };
+    let Some((tenant, _)) = state.store.memberships(&creds.user_id).await?.into_iter().next() else {
+        return Err(SignInError::NoTenant);
+    };
+    let token = start_session(state, &creds.user_id, &tenant, "password").await?;
+    let record = state
+        .store
+        .find_session(&token_hash(&token), now_millis(), i64::MIN)
+        .await?
+        .ok_or(SignInError::NoTenant)?;
+    Ok((token, record))
+}
+
+/// Creates a fresh session (a new id every time: no fixation) and returns its cookie token.
+pub async fn start_session(
+    state: &AppState,
+    user: &UserId,
+    tenant: &TenantId,
+    origin: &str,
+) -> Result<String, StoreError> {
+    let token = new_token();
+    let now = now_millis();
+    state
+        .store
+        .create_session(&NewSession {
+            session_id: token_hash(&token),
+            user_id: user.clone(),
+            tenant_id: tenant.clone(),
+            origin: origin.into(),
+            now,
+            expires_at: now + millis(state.settings.session_absolute),
+        })
+        .await?;
+    Ok(token)
+}
+
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The token in the request's session cookie, if any.
+pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE_NAME)
+        .map(|(_, value)| value.to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// Resolves the request's session, honouring idle and absolute timeouts.
+pub async fn current_session(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, StoreError> {
+    let Some(token) = token_from_headers(headers) else { return Ok(None) };
+    let hash = token_hash(&token);
+    let now = now_millis();
+    let idle_cutoff = now - millis(state.settings.session_idle);
+    Ok(state
+        .store
+        .find_session(&hash, now, idle_cutoff)
+        .await?
+        .map(|record| Session { token_hash: hash, record }))
+}
+
+/// `Set-Cookie` value carrying a new session token.
+pub fn session_cookie(state: &AppState, token: &str) -> String {
+    let max_age = state.settings.session_absolute.as_secs();
+    format!("{COOKIE_NAME}={token}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax")
+}
+
+/// `Set-Cookie` value that removes the session cookie.
+pub fn clear_cookie() -> String {
+    format!("{COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn password_hash_verifies_only_the_right_password() {
+        let hash = hash_password("portico-demo".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("portico-demo".into(), Some(hash.clone())).await);
+        assert!(!verify_password("portico-dem0".into(), Some(hash)).await);
+        assert!(!verify_password("anything".into(), None).await);
+    }
+
+    #[test]
+    fn session_token_is_read_from_among_other_cookies() {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::COOKIE, "theme=dark; portico_session=abc123; x=y".parse().unwrap());
+        assert_eq!(token_from_headers(&h).as_deref(), Some("abc123"));
+        h.insert(http::header::COOKIE, "portico_session=".parse().unwrap());
+        assert_eq!(token_from_headers(&h), None);
+    }
+
+    #[test]
+    fn tokens_are_unique_and_hashes_stable() {
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert_eq!(token_hash("x"), token_hash("x"));
+        assert_eq!(token_hash("x").len(), 64);
+    }
+}

@@ -1,0 +1,9 @@
+//! Everything that runs only on the server.
+
+pub mod auth;
+pub mod config;
+pub mod demo;
+pub mod routes;
+pub mod state;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,79 @@
+use crate::api::{current_user, AppError, SignOut};
+use crate::domain::{Me, Status};
+use leptos::prelude::*;
+use leptos_router::components::{Redirect, A};
+
+/// The signed-in frame: loads the user, sends anonymous visitors to sign-in, and renders
+/// the header around the page.
+#[component]
+pub fn Shell(children: ChildrenFn) -> impl IntoView {
+    let me = Resource::new(|| (), |_| current_user());
+    let children = StoredValue::new(children);
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match me.await {
+                    Ok(me) => {
+                        view! {
+                            <Header me/>
+                            <main id="main" class="page">{children.read_value()()}</main>
+                        }
+                            .into_any()
+                    }
+                    Err(AppError::Unauthenticated) => view! { <Redirect path="/sign-in"/> }.into_any(),
+                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Header(me: Me) -> impl IntoView {
+    let sign_out = ServerAction::<SignOut>::new();
+    view! {
+        <header class="topbar">
+            <a class="skip" href="#main">"Skip to content"</a>
+            <A href="/instances" attr:class="brand">
+                <img src="/logo.svg" alt="" width="28" height="28"/>
+                <span>{me.provider_name.clone()}</span>
+            </A>
+            <div class="who">
+                <span class="tenant">{me.tenant_name.clone()}</span>
+                <span class="user" title=me.email.clone()>
+                    {me.email.clone()} " · " {me.role.as_str()}
+                </span>
+                <ActionForm action=sign_out attr:class="sign-out">
+                    <button type="submit" class="link-button">"Sign out"</button>
+                </ActionForm>
+            </div>
+        </header>
+    }
+}
+
+#[component]
+pub fn StatusBadge(status: Status) -> impl IntoView {
+    view! { <span class=format!("badge status-{}", status.as_str())>{status.label()}</span> }
+}
+
+#[component]
+pub fn ErrorBox(error: AppError) -> impl IntoView {
+    view! {
+        <div class="error-box" role="alert">
+            {error.to_string()}
+        </div>
+    }
+}
+
+/// Marks the response with an HTTP status while rendering on the server.
+pub fn set_http_status(code: u16) {
+    #[cfg(feature = "ssr")]
+    if let (Some(opts), Ok(code)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::StatusCode::from_u16(code),
+    ) {
+        opts.set_status(code);
+    }
+    #[cfg(not(feature = "ssr"))]
+    let _ = code;
+}

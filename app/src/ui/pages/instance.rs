@@ -1,0 +1,102 @@
+use crate::api::{get_instance, AppError};
+use crate::domain::InstanceDetail;
+use crate::ui::components::{set_http_status, ErrorBox, Shell, StatusBadge};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+
+#[component]
+pub fn InstancePage() -> impl IntoView {
+    view! {
+        <Shell>
+            <Instance/>
+        </Shell>
+    }
+}
+
+#[component]
+fn Instance() -> impl IntoView {
+    let params = use_params_map();
+    let data = Resource::new(
+        move || params.read().get("id").unwrap_or_default(),
+        get_instance,
+    );
+    view! {
+        <p class="back">
+            <A href="/instances">"← All instances"</A>
+        </p>
+        <Suspense fallback=|| view! { <p class="loading">"Loading instance…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(i) => view! { <Detail i/> }.into_any(),
+                    Err(AppError::NotFound) => {
+                        set_http_status(404);
+                        view! {
+                            <Title text="Not found · Portico"/>
+                            <h1>"Not found"</h1>
+                            <p>"There is no such instance, or you do not have access to it."</p>
+                        }
+                            .into_any()
+                    }
+                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Detail(i: InstanceDetail) -> impl IntoView {
+    let r = i.resources;
+    view! {
+        <Title text=format!("{} · Portico", i.name)/>
+        <div class="detail-head">
+            <h1>{i.name.clone()}</h1>
+            <StatusBadge status=i.status/>
+        </div>
+        {i.status_reason.clone().map(|why| view! { <p class="status-reason">{why}</p> })}
+        <section aria-labelledby="overview">
+            <h2 id="overview">"Overview"</h2>
+            <dl class="facts wide">
+                <div><dt>"Plan"</dt><dd>{i.plan_name.clone()}</dd></div>
+                <div><dt>"Environment"</dt><dd>{i.environment_name.clone()}</dd></div>
+                <div><dt>"Region"</dt><dd>{i.region_name.clone()}</dd></div>
+                <div><dt>"Created"</dt><dd>{i.created_at.clone()}</dd></div>
+                <div><dt>"Updated"</dt><dd>{i.updated_at.clone()}</dd></div>
+            </dl>
+        </section>
+        <section aria-labelledby="resources">
+            <h2 id="resources">"Resources"</h2>
+            <dl class="facts wide">
+                <div><dt>"Replicas"</dt><dd>{r.replicas}</dd></div>
+                <div><dt>"CPU"</dt><dd>{format!("{} mCPU", r.cpu_millicores)}</dd></div>
+                <div><dt>"Memory"</dt><dd>{format!("{} MiB", r.memory_mib)}</dd></div>
+                <div><dt>"Storage"</dt><dd>{format!("{} GiB", r.storage_gib)}</dd></div>
+            </dl>
+        </section>
+        <section aria-labelledby="configuration">
+            <h2 id="configuration">"Configuration"</h2>
+            <table class="config">
+                <thead>
+                    <tr><th scope="col">"Parameter"</th><th scope="col">"Value"</th></tr>
+                </thead>
+                <tbody>
+                    {i.parameters
+                        .iter()
+                        .map(|p| view! { <tr><th scope="row">{p.label.clone()}</th><td>{p.value.clone()}</td></tr> })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </section>
+        <section aria-labelledby="endpoints">
+            <h2 id="endpoints">"Endpoints"</h2>
+            <ul class="endpoints">
+                {i.endpoints
+                    .iter()
+                    .map(|e| view! { <li><span class="label">{e.label.clone()}</span> <code>{e.url.clone()}</code></li> })
+                    .collect_view()}
+            </ul>
+        </section>
+    }
+}

@@ -1,0 +1,32 @@
+mod instance;
+mod instances;
+mod sign_in;
+
+pub use instance::InstancePage;
+pub use instances::InstanceList;
+pub use sign_in::SignIn;
+
+use super::components::set_http_status;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::{Redirect, A};
+
+#[component]
+pub fn Home() -> impl IntoView {
+    view! { <Redirect path="/instances"/> }
+}
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    set_http_status(404);
+    view! {
+        <Title text="Not found · Portico"/>
+        <main id="main" class="page narrow">
+            <h1>"Not found"</h1>
+            <p>"There is nothing here, or you do not have access to it."</p>
+            <p>
+                <A href="/instances">"Back to your instances"</A>
+            </p>
+        </main>
+    }
+}

@@ -1,0 +1,252 @@
+//! `portico`: config -> telemetry -> store -> migrate (fail hard) -> router -> serve.
+
+use anyhow::{bail, Context};
+use app::domain::{Email, ProviderConfig, Role, TenantId};
+use app::server::{auth, config, demo, routes, state, store, telemetry};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(name = "portico", version, about = "Portico: the self-serve customer portal for SaaS deployments")]
+struct Cli {
+    /// Provider configuration (TOML). Without one, the built-in demo configuration is used
+    /// and demo data is loaded.
+    #[arg(long, env = "PORTICO_CONFIG", global = true)]
+    config: Option<PathBuf>,
+
+    /// `sqlite://path/to/file.db` or `postgres://…`. Default: an SQLite file in the data folder.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    database_url: Option<String>,
+
+    /// Where the default SQLite database lives.
+    #[arg(long, env = "PORTICO_DATA_DIR", default_value = "data", global = true)]
+    data_dir: PathBuf,
+
+    /// Load the demo tenants and users even though a configuration file is given.
+    #[arg(long, env = "PORTICO_DEMO", global = true)]
+    demo: bool,
+
+    /// Log format.
+    #[arg(long, env = "PORTICO_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    log_format: LogFormat,
+
+    /// Leptos runtime options file (site root, address); LEPTOS_* variables override it.
+    #[arg(long, env = "PORTICO_LEPTOS_CONFIG", default_value = "Leptos.toml", global = true)]
+    leptos_config: PathBuf,
+
+    /// Minutes a session may stay unused.
+    #[arg(long, env = "PORTICO_SESSION_IDLE_MINUTES", default_value_t = 30, global = true)]
+    session_idle_minutes: u64,
+
+    /// Hours a session lasts at most.
+    #[arg(long, env = "PORTICO_SESSION_MAX_HOURS", default_value_t = 12, global = true)]
+    session_max_hours: u64,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Migrate the database and serve the portal (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Check the provider configuration and exit (non-zero when invalid).
+    CheckConfig,
+    /// Create a tenant (if missing) and its first admin. The password is read from
+    /// PORTICO_ADMIN_PASSWORD or, if unset, from the first line of standard input.
+    CreateAdmin {
+        #[arg(long)]
+        tenant: String,
+        /// Display name of the tenant, when it is created.
+        #[arg(long)]
+        tenant_name: Option<String>,
+        /// Plan of the tenant, when it is created.
+        #[arg(long)]
+        plan: Option<String>,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(matches!(cli.log_format, LogFormat::Json));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("portico: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("portico: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_provider(cli: &Cli) -> anyhow::Result<ProviderConfig> {
+    match &cli.config {
+        Some(path) => Ok(config::load(path)?),
+        None => Ok(config::demo()),
+    }
+}
+
+async fn open_store(cli: &Cli) -> anyhow::Result<store::Store> {
+    let url = match &cli.database_url {
+        Some(url) => url.clone(),
+        None => {
+            std::fs::create_dir_all(&cli.data_dir)
+                .with_context(|| format!("cannot create data folder {}", cli.data_dir.display()))?;
+            format!("sqlite://{}", cli.data_dir.join("portico.db").display())
+        }
+    };
+    let store = store::Store::connect(&url)
+        .await
+        .with_context(|| format!("cannot open the {} database", engine_of(&url)))?;
+    store.migrate().await.context("database migration failed")?;
+    Ok(store)
+}
+
+fn engine_of(url: &str) -> &'static str {
+    if url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let provider = load_provider(&cli)?;
+    match cli.command.as_ref().unwrap_or(&Command::Serve) {
+        Command::CheckConfig => {
+            let name = cli.config.as_deref().map_or(config::DEMO_CONFIG_NAME.into(), |p| p.display().to_string());
+            println!("{name}: valid ({} plans, {} environments)", provider.plans.len(), provider.environments.len());
+            Ok(())
+        }
+        Command::Migrate => {
+            let store = open_store(&cli).await?;
+            println!("migrations applied ({})", store.engine());
+            Ok(())
+        }
+        Command::CreateAdmin { tenant, tenant_name, plan, email, name } => {
+            let store = open_store(&cli).await?;
+            create_admin(&store, &provider, tenant, tenant_name.as_deref(), plan.as_deref(), email, name.as_deref()).await
+        }
+        Command::Serve => serve(&cli, provider).await,
+    }
+}
+
+async fn create_admin(
+    store: &store::Store,
+    provider: &ProviderConfig,
+    tenant: &str,
+    tenant_name: Option<&str>,
+    plan: Option<&str>,
+    email: &str,
+    name: Option<&str>,
+) -> anyhow::Result<()> {
+    let tenant = TenantId::parse(tenant).context("--tenant")?;
+    let email = Email::parse(email).context("--email")?;
+    if !store.tenant_exists(&tenant).await? {
+        let plan = plan.context("the tenant does not exist yet: give --plan (and --tenant-name)")?;
+        if provider.plan(plan).is_none() {
+            let known: Vec<_> = provider.plans.iter().map(|p| p.id.as_str()).collect();
+            bail!("unknown plan {plan:?}; the configuration has: {}", known.join(", "));
+        }
+        store.create_tenant(&tenant, tenant_name.unwrap_or(tenant.as_str()), plan).await?;
+        println!("created tenant {tenant}");
+    }
+    let password = match std::env::var("PORTICO_ADMIN_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    if password.chars().count() < 12 {
+        bail!("the password must be at least 12 characters");
+    }
+    let hash = auth::hash_password(password).await?;
+    let user = store.create_user(&email, name.unwrap_or(email.as_str()), Some(&hash)).await?;
+    store.set_membership(&store::TenantScope::trusted(tenant.clone()), &user, Role::Admin).await?;
+    println!("created admin {email} in tenant {tenant}");
+    Ok(())
+}
+
+async fn serve(cli: &Cli, provider: ProviderConfig) -> anyhow::Result<()> {
+    let leptos_options = leptos_options(&cli.leptos_config)?;
+    let addr = leptos_options.site_addr;
+    let store = open_store(cli).await?;
+    if cli.config.is_none() || cli.demo {
+        if demo::seed(&store, &provider).await? {
+            tracing::info!("loaded demo data");
+        }
+    }
+    let settings = state::Settings {
+        session_idle: Duration::from_secs(cli.session_idle_minutes.max(1) * 60),
+        session_absolute: Duration::from_secs(cli.session_max_hours.max(1) * 3600),
+    };
+    let state = state::AppState {
+        leptos_options,
+        store: store.clone(),
+        provider: Arc::new(provider),
+        settings: Arc::new(settings),
+    };
+    let app = routes::router(state);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!(%addr, engine = store.engine(), "Portico is listening on http://{addr}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server error")?;
+    store.close().await;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+fn leptos_options(path: &Path) -> anyhow::Result<leptos::config::LeptosOptions> {
+    // Without the file (e.g. launched by cargo-leptos elsewhere), LEPTOS_* variables carry
+    // everything; with it, they override it.
+    let conf = if path.exists() {
+        leptos::config::get_configuration(Some(&path.to_string_lossy()))
+    } else {
+        leptos::config::get_configuration(None)
+    };
+    Ok(conf.with_context(|| format!("cannot read Leptos options from {}", path.display()))?.leptos_options)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

@@ -1,0 +1,225 @@
+//! Test harness: a fresh database per test (SQLite file or a new PostgreSQL database) and the
+//! real router served on a loopback port.
+#![allow(dead_code)]
+
+use app::server::config;
+use app::server::state::{AppState, Settings};
+use app::server::store::Store;
+use app::server::{demo, routes};
+use leptos::config::LeptosOptions;
+use std::sync::Arc;
+
+/// Where the PostgreSQL tests create their databases. CI has a server on 127.0.0.1:5432; the
+/// tests fail (never skip) when it cannot be reached.
+pub fn postgres_admin_url() -> String {
+    std::env::var("PORTICO_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A database that exists for one test and is removed afterwards.
+pub struct TestDb {
+    pub store: Store,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn new(engine: Engine) -> TestDb {
+        match engine {
+            Engine::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("portico.db").display());
+                let store = Store::connect(&url).await.expect("open sqlite");
+                store.migrate().await.expect("migrate sqlite");
+                TestDb { store, _dir: Some(dir), pg_name: None }
+            }
+            Engine::Postgres => {
+                let admin_url = postgres_admin_url();
+                let name = format!("portico_test_{}", uuid_hex());
+                let admin = sqlx::PgPool::connect(&admin_url).await.unwrap_or_else(|e| {
+                    panic!("PostgreSQL is required for these tests and is unreachable at {admin_url}: {e}")
+                });
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&admin)
+                    .await
+                    .expect("create test database");
+                admin.close().await;
+                let url = replace_db(&admin_url, &name);
+                let store = Store::connect(&url).await.expect("open postgres");
+                store.migrate().await.expect("migrate postgres");
+                TestDb { store, _dir: None, pg_name: Some(name) }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else { return };
+        // Drop runs outside async; a short-lived runtime on its own thread removes the database.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let admin = sqlx::PgPool::connect(&postgres_admin_url()).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&admin)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+fn uuid_hex() -> String {
+    app::server::store::new_id().replace('-', "")
+}
+
+fn replace_db(url: &str, db: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{db}"),
+        None => format!("{url}/{db}"),
+    }
+}
+
+pub fn leptos_options() -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("portico")
+        .site_root("target/site")
+        .site_pkg_dir("pkg")
+        .build()
+}
+
+/// What a test sees of a response.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: axum::http::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `name=value` part of the session cookie this response sets, if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("portico_session="))
+            .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// The real router with the demo provider and demo data, driven request by request.
+pub struct TestApp {
+    pub db: TestDb,
+    pub state: AppState,
+    router: axum::Router,
+}
+
+impl TestApp {
+    pub async fn spawn(engine: Engine) -> TestApp {
+        Self::spawn_with(engine, Settings::default()).await
+    }
+
+    pub async fn spawn_with(engine: Engine, settings: Settings) -> TestApp {
+        let db = TestDb::new(engine).await;
+        let provider = config::demo();
+        demo::seed(&db.store, &provider).await.expect("seed demo data");
+        let state = AppState {
+            leptos_options: leptos_options(),
+            store: db.store.clone(),
+            provider: Arc::new(provider),
+            settings: Arc::new(settings),
+        };
+        let router = routes::router(state.clone());
+        TestApp { db, state, router }
+    }
+
+    pub async fn send(&self, req: axum::http::Request<axum::body::Body>) -> Reply {
+        use tower::ServiceExt;
+        let res = self.router.clone().oneshot(req).await.expect("router is infallible");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = axum::body::to_bytes(res.into_body(), 16 << 20).await.expect("read body");
+        Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
+    /// Calls a server function the way the hydrated front end does.
+    pub async fn call(&self, cookie: Option<&str>, name: &str, form: &[(&str, &str)]) -> Reply {
+        let body: String = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut req = axum::http::Request::post(format!("/api/{name}"))
+            .header("accept", "application/json")
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        self.send(req.body(axum::body::Body::from(body)).unwrap()).await
+    }
+
+    /// Requests a page the way a browser navigation does.
+    pub async fn page(&self, cookie: Option<&str>, path: &str) -> Reply {
+        let mut req = axum::http::Request::get(path).header("accept", "text/html");
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        self.send(req.body(axum::body::Body::empty()).unwrap()).await
+    }
+
+    /// Signs in and returns the `name=value` of the session cookie.
+    pub async fn sign_in(&self, email: &str, password: &str) -> String {
+        let res = self.call(None, "sign_in", &[("email", email), ("password", password)]).await;
+        assert_eq!(res.status, 200, "sign-in as {email} failed: {}", res.body);
+        res.session_cookie().expect("sign-in sets the session cookie")
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Instantiates each listed async test once per storage engine.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Engine::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Engine::Postgres).await
+                }
+            )*
+        }
+    };
+}
