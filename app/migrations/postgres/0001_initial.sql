@@ -66,27 +66,37 @@ CREATE TABLE operation (
     tenant_id         TEXT NOT NULL REFERENCES tenant (tenant_id) ON DELETE CASCADE,
     instance_id       TEXT NOT NULL REFERENCES instance (instance_id) ON DELETE CASCADE,
     kind              TEXT NOT NULL,
-    parameters        TEXT NOT NULL,
-    state             TEXT NOT NULL,
+    -- The request as JSON: what the worker executes and what an idempotent retry must match.
+    request           TEXT NOT NULL,
+    state             TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed')),
     requested_by      TEXT NOT NULL,
+    requested_role    TEXT NOT NULL,
+    request_id        TEXT,
     idempotency_key   TEXT,
+    -- The instance's status when the operation was requested; a failure returns to it.
+    previous_status   TEXT NOT NULL,
     attempts          BIGINT NOT NULL DEFAULT 0,
+    not_before        BIGINT NOT NULL DEFAULT 0,
     lease_owner       TEXT,
     lease_expires_at  BIGINT,
     last_error        TEXT,
     created_at        BIGINT NOT NULL,
     updated_at        BIGINT NOT NULL,
+    finished_at       BIGINT,
     UNIQUE (tenant_id, idempotency_key)
 );
 CREATE INDEX operation_instance_idx ON operation (instance_id);
-CREATE INDEX operation_state_idx ON operation (state, lease_expires_at);
+CREATE INDEX operation_claim_idx ON operation (state, not_before, created_at);
 
 CREATE TABLE audit_event (
     audit_event_id  TEXT PRIMARY KEY,
     tenant_id       TEXT NOT NULL REFERENCES tenant (tenant_id) ON DELETE CASCADE,
     user_id         TEXT,
+    actor_email     TEXT,
     role            TEXT,
     instance_id     TEXT,
+    instance_name   TEXT,
+    operation_id    TEXT,
     operation       TEXT,
     parameters      TEXT NOT NULL,
     outcome         TEXT NOT NULL,

@@ -210,17 +210,17 @@ impl ParameterSpec {
                     Err(format!("must be one of: {}", self.allowed.join(", ")))
                 }
             }
-            (kind, _) => Err(format!("must be a {}", kind_word(kind))),
+            (kind, _) => Err(format!("must be {}", kind_word(kind))),
         }
     }
 }
 
 fn kind_word(k: ParamType) -> &'static str {
     match k {
-        ParamType::String => "string",
-        ParamType::Integer => "integer",
-        ParamType::Boolean => "boolean (true or false)",
-        ParamType::Enum => "string from the allowed values",
+        ParamType::String => "a string",
+        ParamType::Integer => "an integer",
+        ParamType::Boolean => "a boolean (true or false)",
+        ParamType::Enum => "one of the allowed values",
     }
 }
 

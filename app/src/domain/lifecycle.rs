@@ -171,6 +171,110 @@ impl fmt::Display for Status {
     }
 }
 
+/// What a finished operation leaves the instance in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settles {
+    /// A fixed status.
+    To(Status),
+    /// The status it had before the operation (scale and update-config keep a stopped
+    /// instance stopped).
+    Previous,
+}
+
+/// One row of the state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub operation: Operation,
+    /// Statuses the operation may start from (empty for create: there is no instance yet).
+    pub from: &'static [Status],
+    /// The transitional status while it runs.
+    pub during: Status,
+    pub on_success: Settles,
+    pub on_failure: Settles,
+}
+
+/// The state machine: every status change an operation may make. The policy refuses an
+/// operation from any other status and the worker moves instances only along these rows; a
+/// failed operation never leaves an instance in a transitional status.
+///
+/// | operation     | from                     | during     | success  | failure  |
+/// |---------------|--------------------------|------------|----------|----------|
+/// | create        | (new)                    | deploying  | running  | failed   |
+/// | stop          | running, failed          | stopping   | stopped  | previous |
+/// | start         | stopped, failed          | starting   | running  | previous |
+/// | restart       | running, failed          | restarting | running  | failed   |
+/// | scale         | running, stopped         | scaling    | previous | previous |
+/// | update-config | running, stopped         | updating   | previous | previous |
+/// | delete        | running, stopped, failed | deleting   | deleted  | previous |
+pub const TRANSITIONS: [Transition; 7] = [
+    Transition {
+        operation: Operation::Create,
+        from: &[],
+        during: Status::Deploying,
+        on_success: Settles::To(Status::Running),
+        on_failure: Settles::To(Status::Failed),
+    },
+    Transition {
+        operation: Operation::Stop,
+        from: &[Status::Running, Status::Failed],
+        during: Status::Stopping,
+        on_success: Settles::To(Status::Stopped),
+        on_failure: Settles::Previous,
+    },
+    Transition {
+        operation: Operation::Start,
+        from: &[Status::Stopped, Status::Failed],
+        during: Status::Starting,
+        on_success: Settles::To(Status::Running),
+        on_failure: Settles::Previous,
+    },
+    Transition {
+        operation: Operation::Restart,
+        from: &[Status::Running, Status::Failed],
+        during: Status::Restarting,
+        on_success: Settles::To(Status::Running),
+        on_failure: Settles::To(Status::Failed),
+    },
+    Transition {
+        operation: Operation::Scale,
+        from: &[Status::Running, Status::Stopped],
+        during: Status::Scaling,
+        on_success: Settles::Previous,
+        on_failure: Settles::Previous,
+    },
+    Transition {
+        operation: Operation::UpdateConfig,
+        from: &[Status::Running, Status::Stopped],
+        during: Status::Updating,
+        on_success: Settles::Previous,
+        on_failure: Settles::Previous,
+    },
+    Transition {
+        operation: Operation::Delete,
+        from: &[Status::Running, Status::Stopped, Status::Failed],
+        during: Status::Deleting,
+        on_success: Settles::To(Status::Deleted),
+        on_failure: Settles::Previous,
+    },
+];
+
+/// The state-machine row of an operation.
+pub fn transition(op: Operation) -> &'static Transition {
+    TRANSITIONS
+        .iter()
+        .find(|t| t.operation == op)
+        .expect("every operation has a row")
+}
+
+impl Settles {
+    pub fn resolve(self, previous: Status) -> Status {
+        match self {
+            Settles::To(s) => s,
+            Settles::Previous => previous,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +304,24 @@ mod tests {
             let json = serde_json::to_string(&s).unwrap();
             assert_eq!(json, format!("\"{}\"", s.as_str()));
         }
+    }
+
+    #[test]
+    fn every_operation_has_one_row_and_rows_are_consistent() {
+        for op in Operation::ALL {
+            let rows: Vec<_> = TRANSITIONS.iter().filter(|t| t.operation == op).collect();
+            assert_eq!(rows.len(), 1, "{op}");
+            let t = rows[0];
+            assert!(t.during.is_transitional(), "{op} runs in a transitional status");
+            for from in t.from {
+                assert!(!from.is_transitional(), "{op} cannot start while {from}");
+                for end in [t.on_success.resolve(*from), t.on_failure.resolve(*from)] {
+                    assert!(!end.is_transitional(), "{op} from {from} must not end in {end}");
+                }
+            }
+        }
+        assert_eq!(transition(Operation::Create).on_failure.resolve(Status::Deploying), Status::Failed);
+        assert_eq!(transition(Operation::Scale).on_success.resolve(Status::Stopped), Status::Stopped);
     }
 
     #[test]

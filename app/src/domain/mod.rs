@@ -4,6 +4,7 @@ pub mod config;
 pub mod ids;
 pub mod instance;
 pub mod lifecycle;
+pub mod policy;
 
 pub use config::{
     Bounds, Branding, ConfigIssue, Environment, ParamType, ParamValue, ParameterSpec, Plan,

@@ -266,7 +266,7 @@ mod tests {
 
     #[test]
     fn integer_default_must_be_in_range() {
-        let e = err_of(&with("default = 100", "default = 5"));
+        let e = err_of(&with("max = 1000\ndefault = 100\n", "max = 1000\ndefault = 5\n"));
         assert!(e.problems[0].message.contains("must be between 10 and 1000"), "{e}");
     }
 
