@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context};
 use app::domain::{Email, ProviderConfig, Role, TenantId};
-use app::server::{auth, config, demo, routes, state, store, telemetry};
+use app::server::{auth, config, control_plane, demo, routes, state, store, telemetry, worker};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,6 +43,22 @@ struct Cli {
     /// Hours a session lasts at most.
     #[arg(long, env = "PORTICO_SESSION_MAX_HOURS", default_value_t = 12, global = true)]
     session_max_hours: u64,
+
+    /// Workers executing operations in this process (0: only enqueue; another process runs them).
+    #[arg(long, env = "PORTICO_WORKERS", default_value_t = 2, global = true)]
+    workers: usize,
+
+    /// Simulated control plane: milliseconds each command takes.
+    #[arg(long, env = "PORTICO_SIM_STEP_MS", default_value_t = 3000, global = true)]
+    sim_step_ms: u64,
+
+    /// Simulated control plane: fraction (0 to 1) of commands that fail and are retried.
+    #[arg(long, env = "PORTICO_SIM_FAILURE_RATE", default_value_t = 0.0, global = true)]
+    sim_failure_rate: f64,
+
+    /// Simulated control plane: never answer (for testing leases and timeouts).
+    #[arg(long, env = "PORTICO_SIM_HANG", global = true)]
+    sim_hang: bool,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -204,6 +220,20 @@ async fn serve(cli: &Cli, provider: ProviderConfig) -> anyhow::Result<()> {
         provider: Arc::new(provider),
         settings: Arc::new(settings),
     };
+    if !(0.0..=1.0).contains(&cli.sim_failure_rate) {
+        bail!("--sim-failure-rate must be between 0 and 1");
+    }
+    let driver = control_plane::Simulated::new(control_plane::SimulatedSettings {
+        step: Duration::from_millis(cli.sim_step_ms),
+        failure_rate: cli.sim_failure_rate,
+        hang: cli.sim_hang,
+    });
+    let (stop_workers, shutdown) = tokio::sync::watch::channel(false);
+    let mut workers = Vec::new();
+    for _ in 0..cli.workers {
+        let w = worker::Worker::new(store.clone(), state.provider.clone(), driver.clone(), worker::WorkerSettings::default());
+        workers.push(tokio::spawn(w.run(shutdown.clone())));
+    }
     let app = routes::router(state);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -213,6 +243,11 @@ async fn serve(cli: &Cli, provider: ProviderConfig) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server error")?;
+    // Let workers finish the operation in hand; an unfinished one is retried after its lease.
+    let _ = stop_workers.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
     store.close().await;
     tracing::info!("shut down cleanly");
     Ok(())

@@ -16,6 +16,11 @@ pub enum AppError {
     NotFound,
     #[error("{field}: {why}")]
     Invalid { field: String, why: String },
+    /// The policy refused the request; `field` names the form field it concerns, if any.
+    #[error("{reason}")]
+    Denied { reason: String, field: Option<String> },
+    #[error("This request was already made with different details; reload and try again.")]
+    KeyReused,
     #[error("Something went wrong on our side. If it persists, quote request id {request_id}.")]
     Internal { request_id: String },
     #[error("The request could not be completed: {0}")]
@@ -37,6 +42,9 @@ impl AppError {
             AppError::NoTenant => 403,
             AppError::NotFound => 404,
             AppError::Invalid { .. } => 422,
+            AppError::Denied { field: Some(_), .. } => 422,
+            AppError::Denied { field: None, .. } => 403,
+            AppError::KeyReused => 409,
             AppError::Transport(_) => 400,
             AppError::Internal { .. } => 500,
         }

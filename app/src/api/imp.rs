@@ -6,7 +6,11 @@ use crate::domain::{
 };
 use crate::server::auth::{self, Session, SignInError};
 use crate::server::state::AppState;
-use crate::server::store::{InstanceRecord, StoreError};
+use crate::domain::policy::{self, CreateRequest, InstanceFacts, OperationRequest, Request};
+use crate::domain::{OperationStatus, ParamValue, Plan};
+use crate::server::store::ops::{Actor, OperationRecord, SubmitError, Submitted};
+use crate::server::store::{new_id, InstanceRecord, StoreError, TenantScope};
+use std::collections::BTreeMap;
 use http::header::SET_COOKIE;
 use http::request::Parts;
 use leptos::prelude::*;
@@ -211,4 +215,161 @@ fn timestamp(millis: i64) -> String {
         .ok()
         .and_then(|t| t.format(&fmt).ok())
         .unwrap_or_default()
+}
+
+fn actor(s: &Session) -> Actor {
+    Actor {
+        user_id: s.record.user_id.clone(),
+        email: s.record.email.clone(),
+        role: s.record.role,
+        request_id: Some(request_id()),
+    }
+}
+
+fn key(k: String) -> Result<String, AppError> {
+    let k = k.trim().to_owned();
+    if k.is_empty() || k.len() > 128 {
+        return Err(AppError::invalid("idempotency_key", "must be 1 to 128 characters"));
+    }
+    Ok(k)
+}
+
+impl From<SubmitError> for AppError {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::Denied(d) => AppError::Denied { reason: d.to_string(), field: d.field().map(str::to_owned) },
+            SubmitError::NotFound => AppError::NotFound,
+            SubmitError::KeyReused => AppError::KeyReused,
+            SubmitError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The request as the audit log stores it: secret values masked.
+fn redact(plan: Option<&Plan>, request: &OperationRequest) -> String {
+    let mask = |params: &BTreeMap<String, ParamValue>| -> BTreeMap<String, ParamValue> {
+        params
+            .iter()
+            .map(|(k, v)| {
+                let secret = plan.is_some_and(|p| p.parameters.iter().any(|s| &s.name == k && s.secret));
+                (k.clone(), if secret { ParamValue::Text("[redacted]".into()) } else { v.clone() })
+            })
+            .collect()
+    };
+    let redacted = match request {
+        OperationRequest::Change(Request::UpdateConfig { changes }) => {
+            OperationRequest::Change(Request::UpdateConfig { changes: mask(changes) })
+        }
+        OperationRequest::Create(c) => OperationRequest::Create(CreateRequest { parameters: mask(&c.parameters), ..c.clone() }),
+        other => other.clone(),
+    };
+    serde_json::to_string(&redacted).unwrap_or_default()
+}
+
+async fn status_of(state: &AppState, scope: &TenantScope, op: &OperationRecord) -> Result<OperationStatus, AppError> {
+    let inst = state.store.get_instance(scope, &op.instance_id).await?.ok_or(AppError::NotFound)?;
+    Ok(OperationStatus {
+        operation_id: op.id.clone(),
+        instance_id: op.instance_id.to_string(),
+        operation: op.operation(),
+        state: op.state.as_str().into(),
+        attempts: op.attempts,
+        last_error: op.last_error.clone(),
+        instance_status: inst.status,
+    })
+}
+
+async fn answer(state: &AppState, scope: &TenantScope, submitted: Submitted) -> Result<OperationStatus, AppError> {
+    let op = state
+        .store
+        .get_operation(scope, submitted.operation_id())
+        .await?
+        .ok_or_else(|| internal(&"submitted operation vanished"))?;
+    status_of(state, scope, &op).await
+}
+
+pub async fn request_operation(instance_id: String, request: Request, idempotency_key: String) -> Result<OperationStatus, AppError> {
+    let (state, s) = session().await?;
+    let key = key(idempotency_key)?;
+    let Ok(id) = InstanceId::parse(&instance_id) else {
+        return Err(AppError::NotFound);
+    };
+    let scope = s.scope();
+    let plan_of = |plan_id: &str| state.provider.plan(plan_id);
+    // The plan is needed for redaction before the transaction; a missing instance is simply
+    // not found inside it.
+    let plan_id = state.store.get_instance(&scope, &id).await?.map(|i| i.plan_id);
+    let op_request = OperationRequest::Change(request.clone());
+    let redacted = redact(plan_id.as_deref().and_then(plan_of), &op_request);
+    let roles = &state.provider.roles;
+    let role = s.role();
+    let submitted = state
+        .store
+        .submit_change(&scope, &actor(&s), &id, &op_request, redacted, Some(&key), |inst, in_flight| {
+            let Some(plan) = plan_of(&inst.plan_id) else {
+                return Err(policy::Denial::PlanDisables { operation: request.operation(), plan: inst.plan_id.clone() });
+            };
+            let facts = InstanceFacts {
+                name: &inst.name,
+                status: inst.status,
+                plan,
+                resources: inst.resources,
+                parameters: &inst.parameters,
+                delete_protected: inst.delete_protected,
+                operation_in_flight: in_flight,
+            };
+            policy::check(roles, role, &facts, &request)
+        })
+        .await?;
+    answer(&state, &scope, submitted).await
+}
+
+pub async fn create_instance(request: CreateRequest, idempotency_key: String) -> Result<OperationStatus, AppError> {
+    let (state, s) = session().await?;
+    let key = key(idempotency_key)?;
+    let scope = s.scope();
+    let tenant = state.store.tenant(&scope).await?;
+    let plan = state
+        .provider
+        .plan(&tenant.plan_id)
+        .ok_or_else(|| internal(&format!("tenant plan {} is not configured", tenant.plan_id)))?;
+    // Parameters the customer did not set take the plan's defaults.
+    let mut parameters: BTreeMap<String, ParamValue> =
+        plan.parameters.iter().map(|p| (p.name.clone(), p.default.clone())).collect();
+    parameters.extend(request.parameters.clone());
+    let record = InstanceRecord {
+        id: InstanceId::parse(&new_id()).map_err(|e| internal(&e))?,
+        tenant_id: scope.tenant_id().clone(),
+        name: request.name.clone(),
+        plan_id: plan.id.clone(),
+        environment: request.environment.clone(),
+        region: request.region.clone(),
+        status: crate::domain::Status::Deploying,
+        status_reason: None,
+        resources: request.resources,
+        parameters,
+        endpoints: vec![],
+        delete_protected: false,
+        version: 1,
+        created_at: 0,
+        updated_at: 0,
+    };
+    let op_request = OperationRequest::Create(request.clone());
+    let redacted = redact(Some(plan), &op_request);
+    let roles = &state.provider.roles;
+    let role = s.role();
+    let submitted = state
+        .store
+        .submit_create(&scope, &actor(&s), &record, &op_request, redacted, Some(&key), |existing| {
+            policy::check_create(roles, role, plan, existing, &request)
+        })
+        .await?;
+    answer(&state, &scope, submitted).await
+}
+
+pub async fn operation_status(operation_id: String) -> Result<OperationStatus, AppError> {
+    let (state, s) = session().await?;
+    let scope = s.scope();
+    let op = state.store.get_operation(&scope, &operation_id).await?.ok_or(AppError::NotFound)?;
+    status_of(&state, &scope, &op).await
 }

@@ -3,7 +3,9 @@
 mod error;
 pub use error::AppError;
 
-use crate::domain::{InstanceDetail, InstanceSummary, Me};
+use crate::domain::policy::{CreateRequest, Request};
+use crate::domain::{InstanceDetail, InstanceSummary, Me, OperationStatus};
+use leptos::server_fn::codec::Json;
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
@@ -41,4 +43,30 @@ pub async fn list_instances(
 #[server(endpoint = "get_instance")]
 pub async fn get_instance(id: String) -> Result<InstanceDetail, AppError> {
     imp::respond(imp::get_instance(id).await)
+}
+
+/// Asks for a lifecycle operation on one of the tenant's instances. Returns at once with the
+/// queued operation; the same `idempotency_key` with the same request returns the first answer.
+#[server(endpoint = "request_operation", input = Json)]
+pub async fn request_operation(
+    instance_id: String,
+    request: Request,
+    idempotency_key: String,
+) -> Result<OperationStatus, AppError> {
+    imp::respond(imp::request_operation(instance_id, request, idempotency_key).await)
+}
+
+/// Asks for a new instance on the tenant's plan.
+#[server(endpoint = "create_instance", input = Json)]
+pub async fn create_instance(
+    request: CreateRequest,
+    idempotency_key: String,
+) -> Result<OperationStatus, AppError> {
+    imp::respond(imp::create_instance(request, idempotency_key).await)
+}
+
+/// Where an operation stands.
+#[server(endpoint = "operation_status")]
+pub async fn get_operation_status(operation_id: String) -> Result<OperationStatus, AppError> {
+    imp::respond(imp::operation_status(operation_id).await)
 }

@@ -146,3 +146,22 @@ mod tests {
         assert_eq!(f.status, None);
     }
 }
+
+/// Where an operation stands, as the UI polls it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationStatus {
+    pub operation_id: String,
+    pub instance_id: String,
+    pub operation: Operation,
+    /// queued | running | succeeded | failed
+    pub state: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub instance_status: Status,
+}
+
+impl OperationStatus {
+    pub fn is_done(&self) -> bool {
+        self.state == "succeeded" || self.state == "failed"
+    }
+}

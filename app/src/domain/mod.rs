@@ -12,6 +12,7 @@ pub use config::{
 };
 pub use ids::{Email, IdError, InstanceId, InstanceName, TenantId, UserId};
 pub use instance::{
-    Endpoint, InstanceDetail, InstanceFilter, InstanceSummary, Me, ParamEntry, Resources,
+    Endpoint, InstanceDetail, InstanceFilter, InstanceSummary, Me, OperationStatus, ParamEntry,
+    Resources,
 };
 pub use lifecycle::{Operation, Role, Status};

@@ -189,11 +189,12 @@ fn field_label(field: &str) -> &str {
 /// uses this to enable a button before any parameters are chosen.
 pub fn availability(roles: &Roles, role: Role, op: Operation, inst: &InstanceFacts) -> Result<(), Denial> {
     permitted(roles, role, op, inst.plan)?;
-    if !transition(op).from.contains(&inst.status) {
-        return Err(Denial::StatusForbids { operation: op, status: inst.status });
-    }
+    // Checked before the status: a transitional status is explained best by its operation.
     if inst.operation_in_flight {
         return Err(Denial::OperationInFlight);
+    }
+    if !transition(op).from.contains(&inst.status) {
+        return Err(Denial::StatusForbids { operation: op, status: inst.status });
     }
     Ok(())
 }

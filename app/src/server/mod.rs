@@ -2,8 +2,10 @@
 
 pub mod auth;
 pub mod config;
+pub mod control_plane;
 pub mod demo;
 pub mod routes;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod worker;

@@ -175,6 +175,17 @@ impl TestApp {
         self.send(req.body(axum::body::Body::from(body)).unwrap()).await
     }
 
+    /// Calls a server function whose arguments are JSON-encoded.
+    pub async fn call_json(&self, cookie: Option<&str>, name: &str, body: serde_json::Value) -> Reply {
+        let mut req = axum::http::Request::post(format!("/api/{name}"))
+            .header("accept", "application/json")
+            .header("content-type", "application/json");
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        self.send(req.body(axum::body::Body::from(body.to_string())).unwrap()).await
+    }
+
     /// Requests a page the way a browser navigation does.
     pub async fn page(&self, cookie: Option<&str>, path: &str) -> Reply {
         let mut req = axum::http::Request::get(path).header("accept", "text/html");

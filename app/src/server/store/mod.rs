@@ -120,6 +120,8 @@ macro_rules! on_pool {
     };
 }
 
+pub mod ops;
+
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
