@@ -9,7 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(name = "portico", version, about = "Portico: the self-serve customer portal for SaaS deployments")]
+#[command(
+    name = "portico",
+    version,
+    about = "Portico: the self-serve customer portal for SaaS deployments"
+)]
 struct Cli {
     /// Provider configuration (TOML). Without one, the built-in demo configuration is used
     /// and demo data is loaded.
@@ -29,19 +33,40 @@ struct Cli {
     demo: bool,
 
     /// Log format.
-    #[arg(long, env = "PORTICO_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "PORTICO_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
     log_format: LogFormat,
 
     /// Leptos runtime options file (site root, address); LEPTOS_* variables override it.
-    #[arg(long, env = "PORTICO_LEPTOS_CONFIG", default_value = "Leptos.toml", global = true)]
+    #[arg(
+        long,
+        env = "PORTICO_LEPTOS_CONFIG",
+        default_value = "Leptos.toml",
+        global = true
+    )]
     leptos_config: PathBuf,
 
     /// Minutes a session may stay unused.
-    #[arg(long, env = "PORTICO_SESSION_IDLE_MINUTES", default_value_t = 30, global = true)]
+    #[arg(
+        long,
+        env = "PORTICO_SESSION_IDLE_MINUTES",
+        default_value_t = 30,
+        global = true
+    )]
     session_idle_minutes: u64,
 
     /// Hours a session lasts at most.
-    #[arg(long, env = "PORTICO_SESSION_MAX_HOURS", default_value_t = 12, global = true)]
+    #[arg(
+        long,
+        env = "PORTICO_SESSION_MAX_HOURS",
+        default_value_t = 12,
+        global = true
+    )]
     session_max_hours: u64,
 
     /// Workers executing operations in this process (0: only enqueue; another process runs them).
@@ -49,11 +74,21 @@ struct Cli {
     workers: usize,
 
     /// Simulated control plane: milliseconds each command takes.
-    #[arg(long, env = "PORTICO_SIM_STEP_MS", default_value_t = 3000, global = true)]
+    #[arg(
+        long,
+        env = "PORTICO_SIM_STEP_MS",
+        default_value_t = 3000,
+        global = true
+    )]
     sim_step_ms: u64,
 
     /// Simulated control plane: fraction (0 to 1) of commands that fail and are retried.
-    #[arg(long, env = "PORTICO_SIM_FAILURE_RATE", default_value_t = 0.0, global = true)]
+    #[arg(
+        long,
+        env = "PORTICO_SIM_FAILURE_RATE",
+        default_value_t = 0.0,
+        global = true
+    )]
     sim_failure_rate: f64,
 
     /// Simulated control plane: never answer (for testing leases and timeouts).
@@ -99,7 +134,10 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     telemetry::init(matches!(cli.log_format, LogFormat::Json));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("portico: cannot start the async runtime: {e}");
@@ -139,15 +177,26 @@ async fn open_store(cli: &Cli) -> anyhow::Result<store::Store> {
 }
 
 fn engine_of(url: &str) -> &'static str {
-    if url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" }
+    if url.starts_with("postgres") {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let provider = load_provider(&cli)?;
     match cli.command.as_ref().unwrap_or(&Command::Serve) {
         Command::CheckConfig => {
-            let name = cli.config.as_deref().map_or(config::DEMO_CONFIG_NAME.into(), |p| p.display().to_string());
-            println!("{name}: valid ({} plans, {} environments)", provider.plans.len(), provider.environments.len());
+            let name = cli
+                .config
+                .as_deref()
+                .map_or(config::DEMO_CONFIG_NAME.into(), |p| p.display().to_string());
+            println!(
+                "{name}: valid ({} plans, {} environments)",
+                provider.plans.len(),
+                provider.environments.len()
+            );
             Ok(())
         }
         Command::Migrate => {
@@ -155,9 +204,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied ({})", store.engine());
             Ok(())
         }
-        Command::CreateAdmin { tenant, tenant_name, plan, email, name } => {
+        Command::CreateAdmin {
+            tenant,
+            tenant_name,
+            plan,
+            email,
+            name,
+        } => {
             let store = open_store(&cli).await?;
-            create_admin(&store, &provider, tenant, tenant_name.as_deref(), plan.as_deref(), email, name.as_deref()).await
+            create_admin(
+                &store,
+                &provider,
+                tenant,
+                tenant_name.as_deref(),
+                plan.as_deref(),
+                email,
+                name.as_deref(),
+            )
+            .await
         }
         Command::Serve => serve(&cli, provider).await,
     }
@@ -175,19 +239,27 @@ async fn create_admin(
     let tenant = TenantId::parse(tenant).context("--tenant")?;
     let email = Email::parse(email).context("--email")?;
     if !store.tenant_exists(&tenant).await? {
-        let plan = plan.context("the tenant does not exist yet: give --plan (and --tenant-name)")?;
+        let plan =
+            plan.context("the tenant does not exist yet: give --plan (and --tenant-name)")?;
         if provider.plan(plan).is_none() {
             let known: Vec<_> = provider.plans.iter().map(|p| p.id.as_str()).collect();
-            bail!("unknown plan {plan:?}; the configuration has: {}", known.join(", "));
+            bail!(
+                "unknown plan {plan:?}; the configuration has: {}",
+                known.join(", ")
+            );
         }
-        store.create_tenant(&tenant, tenant_name.unwrap_or(tenant.as_str()), plan).await?;
+        store
+            .create_tenant(&tenant, tenant_name.unwrap_or(tenant.as_str()), plan)
+            .await?;
         println!("created tenant {tenant}");
     }
     let password = match std::env::var("PORTICO_ADMIN_PASSWORD") {
         Ok(p) => p,
         Err(_) => {
             let mut line = String::new();
-            std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
             line.trim_end_matches(['\r', '\n']).to_owned()
         }
     };
@@ -195,8 +267,16 @@ async fn create_admin(
         bail!("the password must be at least 12 characters");
     }
     let hash = auth::hash_password(password).await?;
-    let user = store.create_user(&email, name.unwrap_or(email.as_str()), Some(&hash)).await?;
-    store.set_membership(&store::TenantScope::trusted(tenant.clone()), &user, Role::Admin).await?;
+    let user = store
+        .create_user(&email, name.unwrap_or(email.as_str()), Some(&hash))
+        .await?;
+    store
+        .set_membership(
+            &store::TenantScope::trusted(tenant.clone()),
+            &user,
+            Role::Admin,
+        )
+        .await?;
     println!("created admin {email} in tenant {tenant}");
     Ok(())
 }
@@ -231,7 +311,12 @@ async fn serve(cli: &Cli, provider: ProviderConfig) -> anyhow::Result<()> {
     let (stop_workers, shutdown) = tokio::sync::watch::channel(false);
     let mut workers = Vec::new();
     for _ in 0..cli.workers {
-        let w = worker::Worker::new(store.clone(), state.provider.clone(), driver.clone(), worker::WorkerSettings::default());
+        let w = worker::Worker::new(
+            store.clone(),
+            state.provider.clone(),
+            driver.clone(),
+            worker::WorkerSettings::default(),
+        );
         workers.push(tokio::spawn(w.run(shutdown.clone())));
     }
     let app = routes::router(state);
@@ -261,7 +346,9 @@ fn leptos_options(path: &Path) -> anyhow::Result<leptos::config::LeptosOptions> 
     } else {
         leptos::config::get_configuration(None)
     };
-    Ok(conf.with_context(|| format!("cannot read Leptos options from {}", path.display()))?.leptos_options)
+    Ok(conf
+        .with_context(|| format!("cannot read Leptos options from {}", path.display()))?
+        .leptos_options)
 }
 
 async fn shutdown_signal() {

@@ -19,19 +19,33 @@ async fn first_instance_of(app: &TestApp, tenant: &str) -> (InstanceId, String) 
 
 async fn sign_in_sets_a_hardened_session_cookie(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    let res = app.call(None, "sign_in", &[("email", "Admin@Globex.test"), ("password", PW)]).await;
+    let res = app
+        .call(
+            None,
+            "sign_in",
+            &[("email", "Admin@Globex.test"), ("password", PW)],
+        )
+        .await;
     assert_eq!(res.status, 200, "{}", res.body);
     let set_cookie = res.header("set-cookie").expect("a cookie is set");
     for attr in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
-        assert!(set_cookie.contains(attr), "cookie lacks {attr}: {set_cookie}");
+        assert!(
+            set_cookie.contains(attr),
+            "cookie lacks {attr}: {set_cookie}"
+        );
     }
     assert_eq!(res.header("location"), Some("/instances"));
 }
 
 async fn wrong_password_is_refused_without_a_session(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    for (email, pw) in [("admin@globex.test", "wrong-password"), ("nobody@globex.test", PW)] {
-        let res = app.call(None, "sign_in", &[("email", email), ("password", pw)]).await;
+    for (email, pw) in [
+        ("admin@globex.test", "wrong-password"),
+        ("nobody@globex.test", PW),
+    ] {
+        let res = app
+            .call(None, "sign_in", &[("email", email), ("password", pw)])
+            .await;
         assert_eq!(res.status, 401, "{email}: {}", res.body);
         assert!(res.session_cookie().is_none());
         // The same answer whether the account exists or not.
@@ -41,16 +55,30 @@ async fn wrong_password_is_refused_without_a_session(engine: Engine) {
 
 async fn malformed_email_is_refused_with_the_field_named(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    let res = app.call(None, "sign_in", &[("email", "not-an-email"), ("password", PW)]).await;
+    let res = app
+        .call(
+            None,
+            "sign_in",
+            &[("email", "not-an-email"), ("password", PW)],
+        )
+        .await;
     assert_eq!(res.status, 422);
     assert_eq!(res.json()["Invalid"]["field"], "email");
 }
 
 async fn anonymous_calls_are_unauthenticated(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    let res = app.call(None, "list_instances", &[("environment", ""), ("status", ""), ("q", "")]).await;
+    let res = app
+        .call(
+            None,
+            "list_instances",
+            &[("environment", ""), ("status", ""), ("q", "")],
+        )
+        .await;
     assert_eq!(res.status, 401);
-    let res = app.call(Some("portico_session=forged-token"), "current_user", &[]).await;
+    let res = app
+        .call(Some("portico_session=forged-token"), "current_user", &[])
+        .await;
     assert_eq!(res.status, 401);
 }
 
@@ -64,9 +92,21 @@ async fn anonymous_page_visit_redirects_to_sign_in(engine: Engine) {
 async fn tenant_sees_only_its_own_instances(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let cookie = app.sign_in("admin@globex.test", PW).await;
-    let res = app.call(Some(&cookie), "list_instances", &[("environment", ""), ("status", ""), ("q", "")]).await;
+    let res = app
+        .call(
+            Some(&cookie),
+            "list_instances",
+            &[("environment", ""), ("status", ""), ("q", "")],
+        )
+        .await;
     assert_eq!(res.status, 200, "{}", res.body);
-    let names: Vec<String> = res.json().as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap().to_owned()).collect();
+    let names: Vec<String> = res
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(names.len(), 5, "{names:?}");
     assert!(names.iter().all(|n| n.starts_with("globex-")), "{names:?}");
     assert!(!res.body.contains("initech") && !res.body.contains("umbrella"));
@@ -76,13 +116,36 @@ async fn list_filters_by_environment_status_and_text(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let cookie = app.sign_in("ops@globex.test", PW).await;
     let names = |res: common::Reply| -> Vec<String> {
-        res.json().as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap().to_owned()).collect()
+        res.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap().to_owned())
+            .collect()
     };
-    let prod = app.call(Some(&cookie), "list_instances", &[("environment", "production"), ("status", ""), ("q", "")]).await;
+    let prod = app
+        .call(
+            Some(&cookie),
+            "list_instances",
+            &[("environment", "production"), ("status", ""), ("q", "")],
+        )
+        .await;
     assert_eq!(names(prod), ["globex-api", "globex-web"]);
-    let stopped = app.call(Some(&cookie), "list_instances", &[("environment", ""), ("status", "stopped"), ("q", "")]).await;
+    let stopped = app
+        .call(
+            Some(&cookie),
+            "list_instances",
+            &[("environment", ""), ("status", "stopped"), ("q", "")],
+        )
+        .await;
     assert_eq!(names(stopped), ["globex-staging"]);
-    let search = app.call(Some(&cookie), "list_instances", &[("environment", ""), ("status", ""), ("q", "REP")]).await;
+    let search = app
+        .call(
+            Some(&cookie),
+            "list_instances",
+            &[("environment", ""), ("status", ""), ("q", "REP")],
+        )
+        .await;
     assert_eq!(names(search), ["globex-reports"]);
 }
 
@@ -90,7 +153,9 @@ async fn own_instance_detail_is_served(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let cookie = app.sign_in("viewer@globex.test", PW).await;
     let (id, name) = first_instance_of(&app, "globex").await;
-    let res = app.call(Some(&cookie), "get_instance", &[("id", id.as_str())]).await;
+    let res = app
+        .call(Some(&cookie), "get_instance", &[("id", id.as_str())])
+        .await;
     assert_eq!(res.status, 200, "{}", res.body);
     let d = res.json();
     assert_eq!(d["name"], name.as_str());
@@ -110,16 +175,37 @@ async fn other_tenants_instance_is_not_found(engine: Engine) {
     let cookie = app.sign_in("admin@globex.test", PW).await;
     let (foreign_id, foreign_name) = first_instance_of(&app, "initech").await;
 
-    let res = app.call(Some(&cookie), "get_instance", &[("id", foreign_id.as_str())]).await;
+    let res = app
+        .call(
+            Some(&cookie),
+            "get_instance",
+            &[("id", foreign_id.as_str())],
+        )
+        .await;
     assert_eq!(res.status, 404);
     assert!(!res.body.contains(&foreign_name), "{}", res.body);
-    let missing = app.call(Some(&cookie), "get_instance", &[("id", "00000000-0000-0000-0000-000000000000")]).await;
-    assert_eq!((missing.status, missing.body.as_str()), (res.status, res.body.as_str()), "same answer as a missing one");
+    let missing = app
+        .call(
+            Some(&cookie),
+            "get_instance",
+            &[("id", "00000000-0000-0000-0000-000000000000")],
+        )
+        .await;
+    assert_eq!(
+        (missing.status, missing.body.as_str()),
+        (res.status, res.body.as_str()),
+        "same answer as a missing one"
+    );
 
-    let page = app.page(Some(&cookie), &format!("/instances/{foreign_id}")).await;
+    let page = app
+        .page(Some(&cookie), &format!("/instances/{foreign_id}"))
+        .await;
     assert_eq!(page.status, 404);
     assert!(page.body.contains("Not found"));
-    assert!(!page.body.contains(&foreign_name), "the page leaks the foreign instance");
+    assert!(
+        !page.body.contains(&foreign_name),
+        "the page leaks the foreign instance"
+    );
     assert!(!page.body.to_lowercase().contains("initech"));
 }
 
@@ -133,12 +219,18 @@ async fn unknown_path_is_a_404_page(engine: Engine) {
 async fn sign_out_ends_the_session_on_the_server(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let cookie = app.sign_in("admin@umbrella.test", PW).await;
-    assert_eq!(app.call(Some(&cookie), "current_user", &[]).await.status, 200);
+    assert_eq!(
+        app.call(Some(&cookie), "current_user", &[]).await.status,
+        200
+    );
     let out = app.call(Some(&cookie), "sign_out", &[]).await;
     assert_eq!(out.status, 200);
     assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
     // Replaying the old cookie does not bring the session back.
-    assert_eq!(app.call(Some(&cookie), "current_user", &[]).await.status, 401);
+    assert_eq!(
+        app.call(Some(&cookie), "current_user", &[]).await.status,
+        401
+    );
 }
 
 async fn each_sign_in_gets_a_new_session(engine: Engine) {
@@ -149,21 +241,39 @@ async fn each_sign_in_gets_a_new_session(engine: Engine) {
 }
 
 async fn idle_session_expires(engine: Engine) {
-    let settings = Settings { session_idle: Duration::from_millis(300), ..Settings::default() };
+    let settings = Settings {
+        session_idle: Duration::from_millis(300),
+        ..Settings::default()
+    };
     let app = TestApp::spawn_with(engine, settings).await;
     let cookie = app.sign_in("admin@globex.test", PW).await;
-    assert_eq!(app.call(Some(&cookie), "current_user", &[]).await.status, 200);
+    assert_eq!(
+        app.call(Some(&cookie), "current_user", &[]).await.status,
+        200
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(app.call(Some(&cookie), "current_user", &[]).await.status, 401);
+    assert_eq!(
+        app.call(Some(&cookie), "current_user", &[]).await.status,
+        401
+    );
 }
 
 async fn session_expires_at_its_absolute_limit(engine: Engine) {
-    let settings = Settings { session_absolute: Duration::from_millis(300), ..Settings::default() };
+    let settings = Settings {
+        session_absolute: Duration::from_millis(300),
+        ..Settings::default()
+    };
     let app = TestApp::spawn_with(engine, settings).await;
     let cookie = app.sign_in("admin@globex.test", PW).await;
-    assert_eq!(app.call(Some(&cookie), "current_user", &[]).await.status, 200);
+    assert_eq!(
+        app.call(Some(&cookie), "current_user", &[]).await.status,
+        200
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(app.call(Some(&cookie), "current_user", &[]).await.status, 401);
+    assert_eq!(
+        app.call(Some(&cookie), "current_user", &[]).await.status,
+        401
+    );
 }
 
 async fn me_names_the_user_and_tenant(engine: Engine) {

@@ -29,12 +29,25 @@ async fn instance_named(app: &TestApp, tenant: &str, name: &str) -> InstanceReco
 }
 
 fn worker(app: &TestApp, failure_rate: f64, settings: WorkerSettings) -> Worker {
-    let driver = Simulated::new(SimulatedSettings { step: Duration::ZERO, failure_rate, hang: false });
-    Worker::new(app.db.store.clone(), app.state.provider.clone(), driver, settings)
+    let driver = Simulated::new(SimulatedSettings {
+        step: Duration::ZERO,
+        failure_rate,
+        hang: false,
+    });
+    Worker::new(
+        app.db.store.clone(),
+        app.state.provider.clone(),
+        driver,
+        settings,
+    )
 }
 
 fn quick() -> WorkerSettings {
-    WorkerSettings { base_backoff: Duration::ZERO, max_attempts: 3, ..WorkerSettings::default() }
+    WorkerSettings {
+        base_backoff: Duration::ZERO,
+        max_attempts: 3,
+        ..WorkerSettings::default()
+    }
 }
 
 /// Drains the queue with one worker.
@@ -47,7 +60,13 @@ async fn run_all(w: &Worker) {
     panic!("queue did not drain");
 }
 
-async fn request(app: &TestApp, cookie: &str, instance: &str, req: serde_json::Value, key: &str) -> common::Reply {
+async fn request(
+    app: &TestApp,
+    cookie: &str,
+    instance: &str,
+    req: serde_json::Value,
+    key: &str,
+) -> common::Reply {
     app.call_json(
         Some(cookie),
         "request_operation",
@@ -57,27 +76,57 @@ async fn request(app: &TestApp, cookie: &str, instance: &str, req: serde_json::V
 }
 
 async fn outcomes(app: &TestApp, tenant: &str, instance: &str) -> Vec<String> {
-    let f = AuditFilter { instance_id: Some(instance.into()), ..Default::default() };
-    let mut events = app.db.store.list_audit(&scope(tenant), &f, 100).await.unwrap();
+    let f = AuditFilter {
+        instance_id: Some(instance.into()),
+        ..Default::default()
+    };
+    let mut events = app
+        .db
+        .store
+        .list_audit(&scope(tenant), &f, 100)
+        .await
+        .unwrap();
     events.reverse();
-    events.into_iter().map(|e| format!("{}:{}", e.operation.unwrap_or_default(), e.outcome)).collect()
+    events
+        .into_iter()
+        .map(|e| format!("{}:{}", e.operation.unwrap_or_default(), e.outcome))
+        .collect()
 }
 
 async fn stop_runs_end_to_end(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let cookie = app.sign_in("ops@globex.test", PW).await;
     let web = instance_named(&app, "globex", "globex-web").await;
-    let res = request(&app, &cookie, web.id.as_str(), json!({"operation": "stop"}), "k1").await;
+    let res = request(
+        &app,
+        &cookie,
+        web.id.as_str(),
+        json!({"operation": "stop"}),
+        "k1",
+    )
+    .await;
     assert_eq!(res.status, 200, "{}", res.body);
     let status = res.json();
     assert_eq!(status["state"], "queued");
     assert_eq!(status["instance_status"], "stopping");
 
     run_all(&worker(&app, 0.0, quick())).await;
-    assert_eq!(instance_named(&app, "globex", "globex-web").await.status, Status::Stopped);
-    let op = app.call(Some(&cookie), "operation_status", &[("operation_id", status["operation_id"].as_str().unwrap())]).await;
+    assert_eq!(
+        instance_named(&app, "globex", "globex-web").await.status,
+        Status::Stopped
+    );
+    let op = app
+        .call(
+            Some(&cookie),
+            "operation_status",
+            &[("operation_id", status["operation_id"].as_str().unwrap())],
+        )
+        .await;
     assert_eq!(op.json()["state"], "succeeded");
-    assert_eq!(outcomes(&app, "globex", web.id.as_str()).await, ["stop:requested", "stop:succeeded"]);
+    assert_eq!(
+        outcomes(&app, "globex", web.id.as_str()).await,
+        ["stop:requested", "stop:succeeded"]
+    );
 }
 
 async fn scale_and_update_config_apply_their_changes(engine: Engine) {
@@ -87,16 +136,32 @@ async fn scale_and_update_config_apply_their_changes(engine: Engine) {
     let mut res = api.resources;
     res.replicas = 5;
     res.storage_gib += 10;
-    let r = request(&app, &cookie, api.id.as_str(), json!({"operation": "scale", "resources": res}), "s1").await;
+    let r = request(
+        &app,
+        &cookie,
+        api.id.as_str(),
+        json!({"operation": "scale", "resources": res}),
+        "s1",
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     run_all(&worker(&app, 0.0, quick())).await;
-    let r = request(&app, &cookie, api.id.as_str(),
-        json!({"operation": "update-config", "changes": {"max_connections": 750}}), "u1").await;
+    let r = request(
+        &app,
+        &cookie,
+        api.id.as_str(),
+        json!({"operation": "update-config", "changes": {"max_connections": 750}}),
+        "u1",
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
     run_all(&worker(&app, 0.0, quick())).await;
     let after = instance_named(&app, "globex", "globex-api").await;
     assert_eq!(after.resources, res);
-    assert_eq!(after.parameters["max_connections"], app::domain::ParamValue::Int(750));
+    assert_eq!(
+        after.parameters["max_connections"],
+        app::domain::ParamValue::Int(750)
+    );
     assert_eq!(after.status, Status::Running);
 }
 
@@ -108,55 +173,152 @@ async fn denials_change_nothing_and_are_audited(engine: Engine) {
     let staging = instance_named(&app, "globex", "globex-staging").await;
 
     let cases = [
-        (&viewer, &web, json!({"operation": "stop"}), 403, "Your role (viewer) may not stop."),
-        (&ops, &staging, json!({"operation": "stop"}), 403, "Cannot stop while the instance is stopped."),
-        (&ops, &web, json!({"operation": "delete", "confirm_name": "globex-web"}), 403, "The Pro plan does not include delete."),
-        (&ops, &web, json!({"operation": "scale", "resources": {"replicas": 6, "cpu_millicores": 1000, "memory_mib": 1024, "storage_gib": 20}}),
-            422, "Replicas must be between 1 and 5 on this plan."),
-        (&ops, &web, json!({"operation": "scale", "resources": {"replicas": 2, "cpu_millicores": 1000, "memory_mib": 1024, "storage_gib": 10}}),
-            422, "Storage cannot shrink below its current 20 GiB."),
-        (&ops, &web, json!({"operation": "update-config", "changes": {"api_key": "mine"}}), 422,
-            "api_key is managed by your provider and cannot be changed."),
-        (&ops, &web, json!({"operation": "update-config", "changes": {"log_level": "trace"}}), 422,
-            "log_level must be one of: error, warn, info, debug."),
+        (
+            &viewer,
+            &web,
+            json!({"operation": "stop"}),
+            403,
+            "Your role (viewer) may not stop.",
+        ),
+        (
+            &ops,
+            &staging,
+            json!({"operation": "stop"}),
+            403,
+            "Cannot stop while the instance is stopped.",
+        ),
+        (
+            &ops,
+            &web,
+            json!({"operation": "delete", "confirm_name": "globex-web"}),
+            403,
+            "The Pro plan does not include delete.",
+        ),
+        (
+            &ops,
+            &web,
+            json!({"operation": "scale", "resources": {"replicas": 6, "cpu_millicores": 1000, "memory_mib": 1024, "storage_gib": 20}}),
+            422,
+            "Replicas must be between 1 and 5 on this plan.",
+        ),
+        (
+            &ops,
+            &web,
+            json!({"operation": "scale", "resources": {"replicas": 2, "cpu_millicores": 1000, "memory_mib": 1024, "storage_gib": 10}}),
+            422,
+            "Storage cannot shrink below its current 20 GiB.",
+        ),
+        (
+            &ops,
+            &web,
+            json!({"operation": "update-config", "changes": {"api_key": "mine"}}),
+            422,
+            "api_key is managed by your provider and cannot be changed.",
+        ),
+        (
+            &ops,
+            &web,
+            json!({"operation": "update-config", "changes": {"log_level": "trace"}}),
+            422,
+            "log_level must be one of: error, warn, info, debug.",
+        ),
     ];
     for (i, (cookie, inst, req, code, reason)) in cases.into_iter().enumerate() {
-        let r = request(&app, cookie, inst.id.as_str(), req.clone(), &format!("d{i}")).await;
+        let r = request(
+            &app,
+            cookie,
+            inst.id.as_str(),
+            req.clone(),
+            &format!("d{i}"),
+        )
+        .await;
         assert_eq!(r.status, code, "{req}: {}", r.body);
         assert_eq!(r.json()["Denied"]["reason"], reason, "{req}");
         assert!(!r.body.contains("mine"));
     }
-    assert_eq!(instance_named(&app, "globex", "globex-web").await, web, "a denied request changed the instance");
-    let denied = app.db.store
-        .list_audit(&scope("globex"), &AuditFilter { outcome: Some("denied".into()), ..Default::default() }, 100)
+    assert_eq!(
+        instance_named(&app, "globex", "globex-web").await,
+        web,
+        "a denied request changed the instance"
+    );
+    let denied = app
+        .db
+        .store
+        .list_audit(
+            &scope("globex"),
+            &AuditFilter {
+                outcome: Some("denied".into()),
+                ..Default::default()
+            },
+            100,
+        )
         .await
         .unwrap();
     assert_eq!(denied.len(), 7);
-    assert!(denied.iter().all(|e| !e.parameters.contains("mine")), "secrets reach the audit log");
-    assert!(denied.iter().any(|e| e.reason.as_deref() == Some("Your role (viewer) may not stop.")));
+    assert!(
+        denied.iter().all(|e| !e.parameters.contains("mine")),
+        "secrets reach the audit log"
+    );
+    assert!(denied
+        .iter()
+        .any(|e| e.reason.as_deref() == Some("Your role (viewer) may not stop.")));
 }
 
 async fn other_tenants_instance_cannot_be_operated(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let cookie = app.sign_in("admin@umbrella.test", PW).await;
     let foreign = instance_named(&app, "globex", "globex-web").await;
-    let r = request(&app, &cookie, foreign.id.as_str(), json!({"operation": "stop"}), "x").await;
+    let r = request(
+        &app,
+        &cookie,
+        foreign.id.as_str(),
+        json!({"operation": "stop"}),
+        "x",
+    )
+    .await;
     assert_eq!(r.status, 404);
-    assert_eq!(instance_named(&app, "globex", "globex-web").await.status, Status::Running);
+    assert_eq!(
+        instance_named(&app, "globex", "globex-web").await.status,
+        Status::Running
+    );
 }
 
 async fn same_key_gives_one_operation_and_a_changed_payload_is_refused(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let cookie = app.sign_in("ops@globex.test", PW).await;
     let web = instance_named(&app, "globex", "globex-web").await;
-    let a = request(&app, &cookie, web.id.as_str(), json!({"operation": "restart"}), "same").await;
-    let b = request(&app, &cookie, web.id.as_str(), json!({"operation": "restart"}), "same").await;
+    let a = request(
+        &app,
+        &cookie,
+        web.id.as_str(),
+        json!({"operation": "restart"}),
+        "same",
+    )
+    .await;
+    let b = request(
+        &app,
+        &cookie,
+        web.id.as_str(),
+        json!({"operation": "restart"}),
+        "same",
+    )
+    .await;
     assert_eq!((a.status, b.status), (200, 200), "{} {}", a.body, b.body);
     assert_eq!(a.json()["operation_id"], b.json()["operation_id"]);
-    let c = request(&app, &cookie, web.id.as_str(), json!({"operation": "stop"}), "same").await;
+    let c = request(
+        &app,
+        &cookie,
+        web.id.as_str(),
+        json!({"operation": "stop"}),
+        "same",
+    )
+    .await;
     assert_eq!(c.status, 409, "{}", c.body);
     // One operation; the refused reuse is audited like any other refusal.
-    assert_eq!(outcomes(&app, "globex", web.id.as_str()).await, ["restart:requested", "stop:denied"]);
+    assert_eq!(
+        outcomes(&app, "globex", web.id.as_str()).await,
+        ["restart:requested", "stop:denied"]
+    );
 }
 
 async fn concurrent_requests_give_one_operation_and_one_refusal(engine: Engine) {
@@ -172,65 +334,150 @@ async fn concurrent_requests_give_one_operation_and_one_refusal(engine: Engine) 
     codes.sort();
     assert_eq!(codes, [200, 403], "{} / {}", a.body, b.body);
     let refused = if a.status == 403 { &a } else { &b };
-    assert_eq!(refused.json()["Denied"]["reason"], "Another operation is in progress on this instance.");
+    assert_eq!(
+        refused.json()["Denied"]["reason"],
+        "Another operation is in progress on this instance."
+    );
 }
 
 async fn lease_expiry_hands_the_operation_to_another_worker_exactly_once(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let cookie = app.sign_in("ops@globex.test", PW).await;
     let web = instance_named(&app, "globex", "globex-web").await;
-    request(&app, &cookie, web.id.as_str(), json!({"operation": "stop"}), "l1").await;
+    request(
+        &app,
+        &cookie,
+        web.id.as_str(),
+        json!({"operation": "stop"}),
+        "l1",
+    )
+    .await;
 
     // A worker claims the operation and dies before finishing it.
-    let dead = app.db.store.claim_operation("dead-worker", now_millis(), 200).await.unwrap().expect("claimed");
-    assert!(app.db.store.claim_operation("other", now_millis(), 200).await.unwrap().is_none(), "claimed twice");
+    let dead = app
+        .db
+        .store
+        .claim_operation("dead-worker", now_millis(), 200)
+        .await
+        .unwrap()
+        .expect("claimed");
+    assert!(
+        app.db
+            .store
+            .claim_operation("other", now_millis(), 200)
+            .await
+            .unwrap()
+            .is_none(),
+        "claimed twice"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let live = worker(&app, 0.0, quick());
-    assert!(live.run_once().await.unwrap(), "the expired lease is picked up");
-    assert_eq!(instance_named(&app, "globex", "globex-web").await.status, Status::Stopped);
+    assert!(
+        live.run_once().await.unwrap(),
+        "the expired lease is picked up"
+    );
+    assert_eq!(
+        instance_named(&app, "globex", "globex-web").await.status,
+        Status::Stopped
+    );
     // The dead worker wakes up: its late result is refused.
-    let late = app.db.store
-        .finish_operation(&dead, "dead-worker", &app::server::store::ops::Finish::Failed { error: "late".into() })
+    let late = app
+        .db
+        .store
+        .finish_operation(
+            &dead,
+            "dead-worker",
+            &app::server::store::ops::Finish::Failed {
+                error: "late".into(),
+            },
+        )
         .await
         .unwrap();
     assert!(!late);
-    assert_eq!(outcomes(&app, "globex", web.id.as_str()).await, ["stop:requested", "stop:succeeded"]);
-    assert_eq!(instance_named(&app, "globex", "globex-web").await.status, Status::Stopped);
+    assert_eq!(
+        outcomes(&app, "globex", web.id.as_str()).await,
+        ["stop:requested", "stop:succeeded"]
+    );
+    assert_eq!(
+        instance_named(&app, "globex", "globex-web").await.status,
+        Status::Stopped
+    );
 }
 
 async fn failing_control_plane_is_retried_then_fails_cleanly(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let cookie = app.sign_in("ops@globex.test", PW).await;
     let web = instance_named(&app, "globex", "globex-web").await;
-    let r = request(&app, &cookie, web.id.as_str(), json!({"operation": "stop"}), "f1").await;
+    let r = request(
+        &app,
+        &cookie,
+        web.id.as_str(),
+        json!({"operation": "stop"}),
+        "f1",
+    )
+    .await;
     let op_id = r.json()["operation_id"].as_str().unwrap().to_owned();
     let w = worker(&app, 1.0, quick());
     for attempt in 1..=3 {
         assert!(w.run_once().await.unwrap(), "attempt {attempt} ran");
     }
     assert!(!w.run_once().await.unwrap(), "no attempts after the last");
-    let op = app.db.store.get_operation(&scope("globex"), &op_id).await.unwrap().unwrap();
+    let op = app
+        .db
+        .store
+        .get_operation(&scope("globex"), &op_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((op.state.as_str(), op.attempts), ("failed", 3));
     assert!(op.last_error.unwrap().contains("gave up after 3 attempts"));
     let after = instance_named(&app, "globex", "globex-web").await;
-    assert_eq!(after.status, Status::Running, "back to where it was, not stuck in stopping");
+    assert_eq!(
+        after.status,
+        Status::Running,
+        "back to where it was, not stuck in stopping"
+    );
     assert!(after.status_reason.unwrap().starts_with("stop failed"));
-    assert_eq!(outcomes(&app, "globex", web.id.as_str()).await, ["stop:requested", "stop:failed"]);
+    assert_eq!(
+        outcomes(&app, "globex", web.id.as_str()).await,
+        ["stop:requested", "stop:failed"]
+    );
 }
 
 async fn worker_rechecks_policy_when_the_role_changed(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let cookie = app.sign_in("ops@globex.test", PW).await;
     let web = instance_named(&app, "globex", "globex-web").await;
-    request(&app, &cookie, web.id.as_str(), json!({"operation": "stop"}), "r1").await;
-    let ops_user = app.db.store.user_credentials(&app::domain::Email::parse("ops@globex.test").unwrap()).await.unwrap().unwrap().user_id;
-    app.db.store.set_membership(&scope("globex"), &ops_user, Role::Viewer).await.unwrap();
+    request(
+        &app,
+        &cookie,
+        web.id.as_str(),
+        json!({"operation": "stop"}),
+        "r1",
+    )
+    .await;
+    let ops_user = app
+        .db
+        .store
+        .user_credentials(&app::domain::Email::parse("ops@globex.test").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .user_id;
+    app.db
+        .store
+        .set_membership(&scope("globex"), &ops_user, Role::Viewer)
+        .await
+        .unwrap();
 
     run_all(&worker(&app, 0.0, quick())).await;
     let after = instance_named(&app, "globex", "globex-web").await;
     assert_eq!(after.status, Status::Running);
-    assert_eq!(outcomes(&app, "globex", web.id.as_str()).await, ["stop:requested", "stop:denied"]);
+    assert_eq!(
+        outcomes(&app, "globex", web.id.as_str()).await,
+        ["stop:requested", "stop:denied"]
+    );
 }
 
 async fn admin_creates_then_deletes_an_instance(engine: Engine) {
@@ -244,40 +491,200 @@ async fn admin_creates_then_deletes_an_instance(engine: Engine) {
         },
         "idempotency_key": "create-1"
     });
-    let r = app.call_json(Some(&cookie), "create_instance", create).await;
+    let r = app
+        .call_json(Some(&cookie), "create_instance", create)
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["instance_status"], "deploying");
     run_all(&worker(&app, 0.0, quick())).await;
     let created = instance_named(&app, "umbrella", "umbrella-new").await;
     assert_eq!(created.status, Status::Running);
-    assert_eq!(created.endpoints[0].url, "https://umbrella-new.eu-west.acme.example");
-    assert_eq!(created.parameters["log_level"], app::domain::ParamValue::Text("debug".into()));
+    assert_eq!(
+        created.endpoints[0].url,
+        "https://umbrella-new.eu-west.acme.example"
+    );
+    assert_eq!(
+        created.parameters["log_level"],
+        app::domain::ParamValue::Text("debug".into())
+    );
 
-    let wrong = request(&app, &cookie, created.id.as_str(), json!({"operation": "delete", "confirm_name": "umbrella"}), "d1").await;
+    let wrong = request(
+        &app,
+        &cookie,
+        created.id.as_str(),
+        json!({"operation": "delete", "confirm_name": "umbrella"}),
+        "d1",
+    )
+    .await;
     assert_eq!(wrong.status, 422);
-    let ok = request(&app, &cookie, created.id.as_str(), json!({"operation": "delete", "confirm_name": "umbrella-new"}), "d2").await;
+    let ok = request(
+        &app,
+        &cookie,
+        created.id.as_str(),
+        json!({"operation": "delete", "confirm_name": "umbrella-new"}),
+        "d2",
+    )
+    .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     run_all(&worker(&app, 0.0, quick())).await;
-    assert!(app.db.store.list_instances(&scope("umbrella")).await.unwrap().iter().all(|i| i.name != "umbrella-new"));
+    assert!(app
+        .db
+        .store
+        .list_instances(&scope("umbrella"))
+        .await
+        .unwrap()
+        .iter()
+        .all(|i| i.name != "umbrella-new"));
 }
 
 async fn create_is_refused_outside_the_plan(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let globex = app.sign_in("admin@globex.test", PW).await;
-    let body = |name: &str, env: &str| json!({
-        "request": {"name": name, "environment": env, "region": "eu-west",
-            "resources": {"replicas": 1, "cpu_millicores": 1000, "memory_mib": 2048, "storage_gib": 50}, "parameters": {}},
-        "idempotency_key": name
-    });
-    let r = app.call_json(Some(&globex), "create_instance", body("globex-new", "dev")).await;
+    let body = |name: &str, env: &str| {
+        json!({
+            "request": {"name": name, "environment": env, "region": "eu-west",
+                "resources": {"replicas": 1, "cpu_millicores": 1000, "memory_mib": 2048, "storage_gib": 50}, "parameters": {}},
+            "idempotency_key": name
+        })
+    };
+    let r = app
+        .call_json(Some(&globex), "create_instance", body("globex-new", "dev"))
+        .await;
     assert_eq!(r.status, 403, "the Pro plan has no create: {}", r.body);
     let umbrella = app.sign_in("admin@umbrella.test", PW).await;
-    let r = app.call_json(Some(&umbrella), "create_instance", body("umbrella-x", "moon")).await;
+    let r = app
+        .call_json(
+            Some(&umbrella),
+            "create_instance",
+            body("umbrella-x", "moon"),
+        )
+        .await;
     assert_eq!(r.status, 422);
     assert_eq!(r.json()["Denied"]["field"], "environment");
 }
 
+async fn audit_log_is_readable_filterable_and_exportable(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let ops = app.sign_in("ops@globex.test", PW).await;
+    let web = instance_named(&app, "globex", "globex-web").await;
+    let staging = instance_named(&app, "globex", "globex-staging").await;
+    request(
+        &app,
+        &ops,
+        web.id.as_str(),
+        json!({"operation": "restart"}),
+        "a1",
+    )
+    .await;
+    request(
+        &app,
+        &ops,
+        staging.id.as_str(),
+        json!({"operation": "start"}),
+        "a2",
+    )
+    .await;
+    request(
+        &app,
+        &ops,
+        staging.id.as_str(),
+        json!({"operation": "stop"}),
+        "a3",
+    )
+    .await;
+    run_all(&worker(&app, 0.0, quick())).await;
+
+    let admin = app.sign_in("admin@globex.test", PW).await;
+    let all = app
+        .call(
+            Some(&admin),
+            "audit_log",
+            &[
+                ("instance_id", ""),
+                ("operation", ""),
+                ("user", ""),
+                ("outcome", ""),
+            ],
+        )
+        .await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    let rows = all.json();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    assert_eq!(rows.last().unwrap()["operation"], "restart", "oldest last");
+    assert_eq!(rows.last().unwrap()["actor"], "ops@globex.test");
+
+    let denied = app
+        .call(
+            Some(&admin),
+            "audit_log",
+            &[
+                ("instance_id", staging.id.as_str()),
+                ("operation", ""),
+                ("user", ""),
+                ("outcome", "denied"),
+            ],
+        )
+        .await;
+    let denied = denied.json();
+    assert_eq!(denied.as_array().unwrap().len(), 1);
+    assert_eq!(denied[0]["operation"], "stop");
+
+    let csv = app
+        .page(Some(&admin), "/audit/export?format=csv&outcome=succeeded")
+        .await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(
+        lines[0],
+        "time,actor,role,instance,instance_id,operation,parameters,outcome,reason,request_id"
+    );
+    assert_eq!(lines.len(), 3, "{}", csv.body);
+    let json_export = app
+        .page(Some(&admin), "/audit/export?format=json&operation=restart")
+        .await;
+    let exported: serde_json::Value = serde_json::from_str(&json_export.body).unwrap();
+    assert_eq!(exported.as_array().unwrap().len(), 2);
+
+    let viewer = app.sign_in("viewer@globex.test", PW).await;
+    let refused = app
+        .call(
+            Some(&viewer),
+            "audit_log",
+            &[
+                ("instance_id", ""),
+                ("operation", ""),
+                ("user", ""),
+                ("outcome", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(app.page(Some(&viewer), "/audit/export").await.status, 403);
+    assert_eq!(app.page(None, "/audit/export").await.status, 401);
+    let other = app.sign_in("admin@umbrella.test", PW).await;
+    let theirs = app
+        .call(
+            Some(&other),
+            "audit_log",
+            &[
+                ("instance_id", ""),
+                ("operation", ""),
+                ("user", ""),
+                ("outcome", ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        theirs.json().as_array().unwrap().len(),
+        0,
+        "another tenant's audit log is not visible"
+    );
+}
+
 on_both_engines!(
+    audit_log_is_readable_filterable_and_exportable,
     stop_runs_end_to_end,
     scale_and_update_config_apply_their_changes,
     denials_change_nothing_and_are_audited,

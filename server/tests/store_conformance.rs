@@ -25,9 +25,17 @@ fn instance(tenant: &str, name: &str) -> InstanceRecord {
         region: "eu-west".into(),
         status: Status::Running,
         status_reason: Some("because".into()),
-        resources: Resources { replicas: 3, cpu_millicores: 1500, memory_mib: 2048, storage_gib: 40 },
+        resources: Resources {
+            replicas: 3,
+            cpu_millicores: 1500,
+            memory_mib: 2048,
+            storage_gib: 40,
+        },
         parameters,
-        endpoints: vec![Endpoint { label: "HTTPS".into(), url: format!("https://{name}.example") }],
+        endpoints: vec![Endpoint {
+            label: "HTTPS".into(),
+            url: format!("https://{name}.example"),
+        }],
         delete_protected: true,
         version: 7,
         created_at: 1_700_000_000_000,
@@ -38,14 +46,20 @@ fn instance(tenant: &str, name: &str) -> InstanceRecord {
 async fn with_two_tenants(engine: Engine) -> TestDb {
     let db = TestDb::new(engine).await;
     for t in ["alpha", "beta"] {
-        db.store.create_tenant(&TenantId::parse(t).unwrap(), t, "pro").await.unwrap();
+        db.store
+            .create_tenant(&TenantId::parse(t).unwrap(), t, "pro")
+            .await
+            .unwrap();
     }
     db
 }
 
 async fn migrations_can_run_twice(engine: Engine) {
     let db = TestDb::new(engine).await;
-    db.store.migrate().await.expect("second migration run is a no-op");
+    db.store
+        .migrate()
+        .await
+        .expect("second migration run is a no-op");
     db.store.ping().await.unwrap();
 }
 
@@ -65,63 +79,143 @@ async fn instances_are_visible_only_to_their_tenant(engine: Engine) {
     db.store.insert_instance(&scope("beta"), &b).await.unwrap();
     let alpha: Vec<_> = db.store.list_instances(&scope("alpha")).await.unwrap();
     assert_eq!(alpha, vec![a.clone()]);
-    assert_eq!(db.store.get_instance(&scope("alpha"), &b.id).await.unwrap(), None);
-    assert_eq!(db.store.get_instance(&scope("beta"), &a.id).await.unwrap().map(|i| i.id), None);
+    assert_eq!(
+        db.store.get_instance(&scope("alpha"), &b.id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        db.store
+            .get_instance(&scope("beta"), &a.id)
+            .await
+            .unwrap()
+            .map(|i| i.id),
+        None
+    );
 }
 
 async fn inserting_into_another_tenants_scope_is_refused(engine: Engine) {
     let db = with_two_tenants(engine).await;
-    let err = db.store.insert_instance(&scope("beta"), &instance("alpha", "web")).await.unwrap_err();
+    let err = db
+        .store
+        .insert_instance(&scope("beta"), &instance("alpha", "web"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    assert!(db.store.list_instances(&scope("alpha")).await.unwrap().is_empty());
-    assert!(db.store.list_instances(&scope("beta")).await.unwrap().is_empty());
+    assert!(db
+        .store
+        .list_instances(&scope("alpha"))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(db
+        .store
+        .list_instances(&scope("beta"))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn instance_names_are_unique_per_tenant(engine: Engine) {
     let db = with_two_tenants(engine).await;
-    db.store.insert_instance(&scope("alpha"), &instance("alpha", "web")).await.unwrap();
-    let err = db.store.insert_instance(&scope("alpha"), &instance("alpha", "web")).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("name")), "{err:?}");
-    db.store.insert_instance(&scope("beta"), &instance("beta", "web")).await.expect("same name, other tenant");
+    db.store
+        .insert_instance(&scope("alpha"), &instance("alpha", "web"))
+        .await
+        .unwrap();
+    let err = db
+        .store
+        .insert_instance(&scope("alpha"), &instance("alpha", "web"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(ref m) if m.contains("name")),
+        "{err:?}"
+    );
+    db.store
+        .insert_instance(&scope("beta"), &instance("beta", "web"))
+        .await
+        .expect("same name, other tenant");
 }
 
 async fn list_is_sorted_by_name_and_hides_deleted(engine: Engine) {
     let db = with_two_tenants(engine).await;
     for name in ["zeta", "alpha-1", "mid"] {
-        db.store.insert_instance(&scope("alpha"), &instance("alpha", name)).await.unwrap();
+        db.store
+            .insert_instance(&scope("alpha"), &instance("alpha", name))
+            .await
+            .unwrap();
     }
     let mut gone = instance("alpha", "gone");
     gone.status = Status::Deleted;
-    db.store.insert_instance(&scope("alpha"), &gone).await.unwrap();
-    let names: Vec<_> = db.store.list_instances(&scope("alpha")).await.unwrap().into_iter().map(|i| i.name).collect();
+    db.store
+        .insert_instance(&scope("alpha"), &gone)
+        .await
+        .unwrap();
+    let names: Vec<_> = db
+        .store
+        .list_instances(&scope("alpha"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
     assert_eq!(names, ["alpha-1", "mid", "zeta"]);
 }
 
 async fn users_are_unique_by_email(engine: Engine) {
     let db = TestDb::new(engine).await;
     let email = Email::parse("a@x.test").unwrap();
-    db.store.create_user(&email, "A", Some("hash")).await.unwrap();
-    let err = db.store.create_user(&email, "A again", None).await.unwrap_err();
+    db.store
+        .create_user(&email, "A", Some("hash"))
+        .await
+        .unwrap();
+    let err = db
+        .store
+        .create_user(&email, "A again", None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     let creds = db.store.user_credentials(&email).await.unwrap().unwrap();
     assert_eq!(creds.password_hash.as_deref(), Some("hash"));
     assert!(!creds.disabled);
-    assert_eq!(db.store.user_credentials(&Email::parse("b@x.test").unwrap()).await.unwrap(), None);
+    assert_eq!(
+        db.store
+            .user_credentials(&Email::parse("b@x.test").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn membership_role_can_change(engine: Engine) {
     let db = with_two_tenants(engine).await;
-    let u = db.store.create_user(&Email::parse("m@x.test").unwrap(), "M", None).await.unwrap();
-    db.store.set_membership(&scope("alpha"), &u, Role::Viewer).await.unwrap();
-    db.store.set_membership(&scope("alpha"), &u, Role::Operator).await.unwrap();
+    let u = db
+        .store
+        .create_user(&Email::parse("m@x.test").unwrap(), "M", None)
+        .await
+        .unwrap();
+    db.store
+        .set_membership(&scope("alpha"), &u, Role::Viewer)
+        .await
+        .unwrap();
+    db.store
+        .set_membership(&scope("alpha"), &u, Role::Operator)
+        .await
+        .unwrap();
     let m = db.store.memberships(&u).await.unwrap();
     assert_eq!(m, vec![(TenantId::parse("alpha").unwrap(), Role::Operator)]);
 }
 
 async fn sessions_resolve_until_they_expire_or_end(engine: Engine) {
     let db = with_two_tenants(engine).await;
-    let u = db.store.create_user(&Email::parse("s@x.test").unwrap(), "S", None).await.unwrap();
-    db.store.set_membership(&scope("beta"), &u, Role::Admin).await.unwrap();
+    let u = db
+        .store
+        .create_user(&Email::parse("s@x.test").unwrap(), "S", None)
+        .await
+        .unwrap();
+    db.store
+        .set_membership(&scope("beta"), &u, Role::Admin)
+        .await
+        .unwrap();
     let now = now_millis();
     let new = |id: &str, expires_at| NewSession {
         session_id: id.into(),
@@ -131,25 +225,68 @@ async fn sessions_resolve_until_they_expire_or_end(engine: Engine) {
         now,
         expires_at,
     };
-    db.store.create_session(&new("live", now + 60_000)).await.unwrap();
+    db.store
+        .create_session(&new("live", now + 60_000))
+        .await
+        .unwrap();
     db.store.create_session(&new("old", now - 1)).await.unwrap();
 
-    let s = db.store.find_session("live", now, now - 60_000).await.unwrap().expect("live session");
-    assert_eq!((s.tenant_id.as_str(), s.role, s.email.as_str()), ("beta", Role::Admin, "s@x.test"));
-    assert_eq!(db.store.find_session("old", now, now - 60_000).await.unwrap(), None, "past absolute expiry");
-    assert_eq!(db.store.find_session("live", now, now + 1).await.unwrap(), None, "idle past the cutoff");
-    assert_eq!(db.store.find_session("nope", now, now - 60_000).await.unwrap(), None);
+    let s = db
+        .store
+        .find_session("live", now, now - 60_000)
+        .await
+        .unwrap()
+        .expect("live session");
+    assert_eq!(
+        (s.tenant_id.as_str(), s.role, s.email.as_str()),
+        ("beta", Role::Admin, "s@x.test")
+    );
+    assert_eq!(
+        db.store
+            .find_session("old", now, now - 60_000)
+            .await
+            .unwrap(),
+        None,
+        "past absolute expiry"
+    );
+    assert_eq!(
+        db.store.find_session("live", now, now + 1).await.unwrap(),
+        None,
+        "idle past the cutoff"
+    );
+    assert_eq!(
+        db.store
+            .find_session("nope", now, now - 60_000)
+            .await
+            .unwrap(),
+        None
+    );
 
-    assert_eq!(db.store.delete_stale_sessions(now, now - 60_000).await.unwrap(), 1);
+    assert_eq!(
+        db.store
+            .delete_stale_sessions(now, now - 60_000)
+            .await
+            .unwrap(),
+        1
+    );
     db.store.delete_session("live").await.unwrap();
-    assert_eq!(db.store.find_session("live", now, now - 60_000).await.unwrap(), None);
+    assert_eq!(
+        db.store
+            .find_session("live", now, now - 60_000)
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn session_ends_when_account_is_disabled(engine: Engine) {
     let db = with_two_tenants(engine).await;
     let email = Email::parse("d@x.test").unwrap();
     let u = db.store.create_user(&email, "D", None).await.unwrap();
-    db.store.set_membership(&scope("alpha"), &u, Role::Operator).await.unwrap();
+    db.store
+        .set_membership(&scope("alpha"), &u, Role::Operator)
+        .await
+        .unwrap();
     let now = now_millis();
     db.store
         .create_session(&NewSession {
@@ -162,20 +299,47 @@ async fn session_ends_when_account_is_disabled(engine: Engine) {
         })
         .await
         .unwrap();
-    assert!(db.store.find_session("s1", now, now - 1000).await.unwrap().is_some());
+    assert!(db
+        .store
+        .find_session("s1", now, now - 1000)
+        .await
+        .unwrap()
+        .is_some());
     db.store.set_user_disabled(&u, true).await.unwrap();
-    assert_eq!(db.store.find_session("s1", now, now - 1000).await.unwrap(), None);
-    assert!(db.store.user_credentials(&email).await.unwrap().unwrap().disabled);
+    assert_eq!(
+        db.store.find_session("s1", now, now - 1000).await.unwrap(),
+        None
+    );
+    assert!(
+        db.store
+            .user_credentials(&email)
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
 }
 
 async fn tenants_are_counted_and_found(engine: Engine) {
     let db = with_two_tenants(engine).await;
     assert_eq!(db.store.count_tenants().await.unwrap(), 2);
-    assert!(db.store.tenant_exists(&TenantId::parse("alpha").unwrap()).await.unwrap());
-    assert!(!db.store.tenant_exists(&TenantId::parse("gamma").unwrap()).await.unwrap());
+    assert!(db
+        .store
+        .tenant_exists(&TenantId::parse("alpha").unwrap())
+        .await
+        .unwrap());
+    assert!(!db
+        .store
+        .tenant_exists(&TenantId::parse("gamma").unwrap())
+        .await
+        .unwrap());
     let t = db.store.tenant(&scope("beta")).await.unwrap();
     assert_eq!((t.name.as_str(), t.plan_id.as_str()), ("beta", "pro"));
-    let err = db.store.create_tenant(&TenantId::parse("alpha").unwrap(), "dup", "pro").await.unwrap_err();
+    let err = db
+        .store
+        .create_tenant(&TenantId::parse("alpha").unwrap(), "dup", "pro")
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)));
 }
 

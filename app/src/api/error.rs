@@ -18,7 +18,10 @@ pub enum AppError {
     Invalid { field: String, why: String },
     /// The policy refused the request; `field` names the form field it concerns, if any.
     #[error("{reason}")]
-    Denied { reason: String, field: Option<String> },
+    Denied {
+        reason: String,
+        field: Option<String>,
+    },
     #[error("This request was already made with different details; reload and try again.")]
     KeyReused,
     #[error("Something went wrong on our side. If it persists, quote request id {request_id}.")]

@@ -1,20 +1,22 @@
 //! Server side of the server functions.
 
 use super::AppError;
+use crate::domain::policy::{self, CreateRequest, InstanceFacts, OperationRequest, Request};
+use crate::domain::{AuditEntry, OperationStatus, ParamValue, Plan};
 use crate::domain::{
     Email, InstanceDetail, InstanceFilter, InstanceId, InstanceSummary, Me, ParamEntry,
 };
 use crate::server::auth::{self, Session, SignInError};
 use crate::server::state::AppState;
-use crate::domain::policy::{self, CreateRequest, InstanceFacts, OperationRequest, Request};
-use crate::domain::{OperationStatus, ParamValue, Plan};
-use crate::server::store::ops::{Actor, OperationRecord, SubmitError, Submitted};
+use crate::server::store::ops::{
+    Actor, AuditEvent, AuditFilter, OperationRecord, SubmitError, Submitted,
+};
 use crate::server::store::{new_id, InstanceRecord, StoreError, TenantScope};
-use std::collections::BTreeMap;
 use http::header::SET_COOKIE;
 use http::request::Parts;
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
+use std::collections::BTreeMap;
 
 /// Sets the HTTP status that matches an error before it is encoded.
 pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
@@ -96,7 +98,10 @@ pub async fn sign_out() -> Result<(), AppError> {
     let state = state()?;
     if let Some(parts) = use_context::<Parts>() {
         if let Some(token) = auth::token_from_headers(&parts.headers) {
-            state.store.delete_session(&auth::token_hash(&token)).await?;
+            state
+                .store
+                .delete_session(&auth::token_hash(&token))
+                .await?;
         }
     }
     if let Ok(v) = auth::clear_cookie().parse() {
@@ -158,7 +163,9 @@ fn summary(state: &AppState, i: &InstanceRecord) -> InstanceSummary {
     InstanceSummary {
         id: i.id.to_string(),
         name: i.name.clone(),
-        plan_name: p.plan(&i.plan_id).map_or(i.plan_id.clone(), |pl| pl.name.clone()),
+        plan_name: p
+            .plan(&i.plan_id)
+            .map_or(i.plan_id.clone(), |pl| pl.name.clone()),
         environment: i.environment.clone(),
         environment_name: p.environment_name(&i.environment).to_owned(),
         region: i.region.clone(),
@@ -229,7 +236,10 @@ fn actor(s: &Session) -> Actor {
 fn key(k: String) -> Result<String, AppError> {
     let k = k.trim().to_owned();
     if k.is_empty() || k.len() > 128 {
-        return Err(AppError::invalid("idempotency_key", "must be 1 to 128 characters"));
+        return Err(AppError::invalid(
+            "idempotency_key",
+            "must be 1 to 128 characters",
+        ));
     }
     Ok(k)
 }
@@ -237,7 +247,10 @@ fn key(k: String) -> Result<String, AppError> {
 impl From<SubmitError> for AppError {
     fn from(e: SubmitError) -> Self {
         match e {
-            SubmitError::Denied(d) => AppError::Denied { reason: d.to_string(), field: d.field().map(str::to_owned) },
+            SubmitError::Denied(d) => AppError::Denied {
+                reason: d.to_string(),
+                field: d.field().map(str::to_owned),
+            },
             SubmitError::NotFound => AppError::NotFound,
             SubmitError::KeyReused => AppError::KeyReused,
             SubmitError::Store(e) => e.into(),
@@ -251,23 +264,44 @@ fn redact(plan: Option<&Plan>, request: &OperationRequest) -> String {
         params
             .iter()
             .map(|(k, v)| {
-                let secret = plan.is_some_and(|p| p.parameters.iter().any(|s| &s.name == k && s.secret));
-                (k.clone(), if secret { ParamValue::Text("[redacted]".into()) } else { v.clone() })
+                let secret =
+                    plan.is_some_and(|p| p.parameters.iter().any(|s| &s.name == k && s.secret));
+                (
+                    k.clone(),
+                    if secret {
+                        ParamValue::Text("[redacted]".into())
+                    } else {
+                        v.clone()
+                    },
+                )
             })
             .collect()
     };
     let redacted = match request {
         OperationRequest::Change(Request::UpdateConfig { changes }) => {
-            OperationRequest::Change(Request::UpdateConfig { changes: mask(changes) })
+            OperationRequest::Change(Request::UpdateConfig {
+                changes: mask(changes),
+            })
         }
-        OperationRequest::Create(c) => OperationRequest::Create(CreateRequest { parameters: mask(&c.parameters), ..c.clone() }),
+        OperationRequest::Create(c) => OperationRequest::Create(CreateRequest {
+            parameters: mask(&c.parameters),
+            ..c.clone()
+        }),
         other => other.clone(),
     };
     serde_json::to_string(&redacted).unwrap_or_default()
 }
 
-async fn status_of(state: &AppState, scope: &TenantScope, op: &OperationRecord) -> Result<OperationStatus, AppError> {
-    let inst = state.store.get_instance(scope, &op.instance_id).await?.ok_or(AppError::NotFound)?;
+async fn status_of(
+    state: &AppState,
+    scope: &TenantScope,
+    op: &OperationRecord,
+) -> Result<OperationStatus, AppError> {
+    let inst = state
+        .store
+        .get_instance(scope, &op.instance_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     Ok(OperationStatus {
         operation_id: op.id.clone(),
         instance_id: op.instance_id.to_string(),
@@ -279,7 +313,11 @@ async fn status_of(state: &AppState, scope: &TenantScope, op: &OperationRecord) 
     })
 }
 
-async fn answer(state: &AppState, scope: &TenantScope, submitted: Submitted) -> Result<OperationStatus, AppError> {
+async fn answer(
+    state: &AppState,
+    scope: &TenantScope,
+    submitted: Submitted,
+) -> Result<OperationStatus, AppError> {
     let op = state
         .store
         .get_operation(scope, submitted.operation_id())
@@ -288,7 +326,11 @@ async fn answer(state: &AppState, scope: &TenantScope, submitted: Submitted) -> 
     status_of(state, scope, &op).await
 }
 
-pub async fn request_operation(instance_id: String, request: Request, idempotency_key: String) -> Result<OperationStatus, AppError> {
+pub async fn request_operation(
+    instance_id: String,
+    request: Request,
+    idempotency_key: String,
+) -> Result<OperationStatus, AppError> {
     let (state, s) = session().await?;
     let key = key(idempotency_key)?;
     let Ok(id) = InstanceId::parse(&instance_id) else {
@@ -298,33 +340,51 @@ pub async fn request_operation(instance_id: String, request: Request, idempotenc
     let plan_of = |plan_id: &str| state.provider.plan(plan_id);
     // The plan is needed for redaction before the transaction; a missing instance is simply
     // not found inside it.
-    let plan_id = state.store.get_instance(&scope, &id).await?.map(|i| i.plan_id);
+    let plan_id = state
+        .store
+        .get_instance(&scope, &id)
+        .await?
+        .map(|i| i.plan_id);
     let op_request = OperationRequest::Change(request.clone());
     let redacted = redact(plan_id.as_deref().and_then(plan_of), &op_request);
     let roles = &state.provider.roles;
     let role = s.role();
     let submitted = state
         .store
-        .submit_change(&scope, &actor(&s), &id, &op_request, redacted, Some(&key), |inst, in_flight| {
-            let Some(plan) = plan_of(&inst.plan_id) else {
-                return Err(policy::Denial::PlanDisables { operation: request.operation(), plan: inst.plan_id.clone() });
-            };
-            let facts = InstanceFacts {
-                name: &inst.name,
-                status: inst.status,
-                plan,
-                resources: inst.resources,
-                parameters: &inst.parameters,
-                delete_protected: inst.delete_protected,
-                operation_in_flight: in_flight,
-            };
-            policy::check(roles, role, &facts, &request)
-        })
+        .submit_change(
+            &scope,
+            &actor(&s),
+            &id,
+            &op_request,
+            redacted,
+            Some(&key),
+            |inst, in_flight| {
+                let Some(plan) = plan_of(&inst.plan_id) else {
+                    return Err(policy::Denial::PlanDisables {
+                        operation: request.operation(),
+                        plan: inst.plan_id.clone(),
+                    });
+                };
+                let facts = InstanceFacts {
+                    name: &inst.name,
+                    status: inst.status,
+                    plan,
+                    resources: inst.resources,
+                    parameters: &inst.parameters,
+                    delete_protected: inst.delete_protected,
+                    operation_in_flight: in_flight,
+                };
+                policy::check(roles, role, &facts, &request)
+            },
+        )
         .await?;
     answer(&state, &scope, submitted).await
 }
 
-pub async fn create_instance(request: CreateRequest, idempotency_key: String) -> Result<OperationStatus, AppError> {
+pub async fn create_instance(
+    request: CreateRequest,
+    idempotency_key: String,
+) -> Result<OperationStatus, AppError> {
     let (state, s) = session().await?;
     let key = key(idempotency_key)?;
     let scope = s.scope();
@@ -334,8 +394,11 @@ pub async fn create_instance(request: CreateRequest, idempotency_key: String) ->
         .plan(&tenant.plan_id)
         .ok_or_else(|| internal(&format!("tenant plan {} is not configured", tenant.plan_id)))?;
     // Parameters the customer did not set take the plan's defaults.
-    let mut parameters: BTreeMap<String, ParamValue> =
-        plan.parameters.iter().map(|p| (p.name.clone(), p.default.clone())).collect();
+    let mut parameters: BTreeMap<String, ParamValue> = plan
+        .parameters
+        .iter()
+        .map(|p| (p.name.clone(), p.default.clone()))
+        .collect();
     parameters.extend(request.parameters.clone());
     let record = InstanceRecord {
         id: InstanceId::parse(&new_id()).map_err(|e| internal(&e))?,
@@ -360,9 +423,15 @@ pub async fn create_instance(request: CreateRequest, idempotency_key: String) ->
     let role = s.role();
     let submitted = state
         .store
-        .submit_create(&scope, &actor(&s), &record, &op_request, redacted, Some(&key), |existing| {
-            policy::check_create(roles, role, plan, existing, &request)
-        })
+        .submit_create(
+            &scope,
+            &actor(&s),
+            &record,
+            &op_request,
+            redacted,
+            Some(&key),
+            |existing| policy::check_create(roles, role, plan, existing, &request),
+        )
         .await?;
     answer(&state, &scope, submitted).await
 }
@@ -370,6 +439,86 @@ pub async fn create_instance(request: CreateRequest, idempotency_key: String) ->
 pub async fn operation_status(operation_id: String) -> Result<OperationStatus, AppError> {
     let (state, s) = session().await?;
     let scope = s.scope();
-    let op = state.store.get_operation(&scope, &operation_id).await?.ok_or(AppError::NotFound)?;
+    let op = state
+        .store
+        .get_operation(&scope, &operation_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     status_of(&state, &scope, &op).await
+}
+
+/// The most lines one audit query returns.
+pub const AUDIT_LIMIT: i64 = 1000;
+
+pub fn audit_filter(instance_id: &str, operation: &str, user: &str, outcome: &str) -> AuditFilter {
+    let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+    AuditFilter {
+        instance_id: some(instance_id),
+        operation: some(operation),
+        user: some(user),
+        outcome: some(outcome),
+    }
+}
+
+pub fn audit_entry(e: AuditEvent) -> AuditEntry {
+    AuditEntry {
+        time: timestamp_secs(e.created_at),
+        actor: e.actor_email.or(e.user_id).unwrap_or_default(),
+        role: e.role.unwrap_or_default(),
+        instance: e
+            .instance_name
+            .clone()
+            .or(e.instance_id.clone())
+            .unwrap_or_default(),
+        instance_id: e.instance_id.unwrap_or_default(),
+        operation: e.operation.unwrap_or_default(),
+        parameters: e.parameters,
+        outcome: e.outcome,
+        reason: e.reason.unwrap_or_default(),
+        request_id: e.request_id.unwrap_or_default(),
+    }
+}
+
+/// Reads the audit log for a session, honouring who may read it.
+pub async fn read_audit(
+    state: &AppState,
+    s: &Session,
+    filter: &AuditFilter,
+) -> Result<Vec<AuditEntry>, AppError> {
+    if !state.provider.audit.may_read(s.role()) {
+        return Err(AppError::Denied {
+            reason: "Your role may not read the audit log.".into(),
+            field: None,
+        });
+    }
+    let events = state
+        .store
+        .list_audit(&s.scope(), filter, AUDIT_LIMIT)
+        .await?;
+    Ok(events.into_iter().map(audit_entry).collect())
+}
+
+pub async fn audit_log(
+    instance_id: String,
+    operation: String,
+    user: String,
+    outcome: String,
+) -> Result<Vec<AuditEntry>, AppError> {
+    let (state, s) = session().await?;
+    read_audit(
+        &state,
+        &s,
+        &audit_filter(&instance_id, &operation, &user, &outcome),
+    )
+    .await
+}
+
+/// `2026-11-26 14:10:05 UTC`
+fn timestamp_secs(millis: i64) -> String {
+    let fmt =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    time::OffsetDateTime::from_unix_timestamp(millis / 1000)
+        .ok()
+        .and_then(|t| t.format(&fmt).ok())
+        .unwrap_or_default()
 }

@@ -4,12 +4,12 @@ mod error;
 pub use error::AppError;
 
 use crate::domain::policy::{CreateRequest, Request};
-use crate::domain::{InstanceDetail, InstanceSummary, Me, OperationStatus};
-use leptos::server_fn::codec::Json;
+use crate::domain::{AuditEntry, InstanceDetail, InstanceSummary, Me, OperationStatus};
 use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
 
 #[cfg(feature = "ssr")]
-mod imp;
+pub(crate) mod imp;
 
 /// Signs in with email and password; on success sets the session cookie and goes to the list.
 #[server(endpoint = "sign_in")]
@@ -69,4 +69,16 @@ pub async fn create_instance(
 #[server(endpoint = "operation_status")]
 pub async fn get_operation_status(operation_id: String) -> Result<OperationStatus, AppError> {
     imp::respond(imp::operation_status(operation_id).await)
+}
+
+/// The tenant's audit log, newest first, filtered (blank means any). Admins and operators may
+/// read it; viewers only when the provider configuration allows. It cannot be changed.
+#[server(endpoint = "audit_log")]
+pub async fn audit_log(
+    instance_id: String,
+    operation: String,
+    user: String,
+    outcome: String,
+) -> Result<Vec<AuditEntry>, AppError> {
+    imp::respond(imp::audit_log(instance_id, operation, user, outcome).await)
 }

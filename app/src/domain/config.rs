@@ -16,6 +16,22 @@ pub struct ProviderConfig {
     pub regions: Vec<Region>,
     pub roles: Roles,
     pub plans: Vec<Plan>,
+    #[serde(default)]
+    pub audit: AuditSettings,
+}
+
+/// Who may read a tenant's audit log (admins and operators always may; nobody may edit it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    #[serde(default)]
+    pub viewers_can_read: bool,
+}
+
+impl AuditSettings {
+    pub fn may_read(&self, role: Role) -> bool {
+        role != Role::Viewer || self.viewers_can_read
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -261,9 +277,8 @@ impl ProviderConfig {
             out.push(&["provider", "name"], "must not be empty");
         }
         let c = &self.provider.branding.primary_color;
-        let hex_ok = c.len() == 7
-            && c.starts_with('#')
-            && c[1..].chars().all(|ch| ch.is_ascii_hexdigit());
+        let hex_ok =
+            c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|ch| ch.is_ascii_hexdigit());
         if !hex_ok {
             out.push(
                 &["provider", "branding", "primary_color"],
@@ -285,7 +300,10 @@ impl ProviderConfig {
         if !self.roles.viewer.is_empty() {
             out.push(&["roles", "viewer"], "viewers may not run operations");
         }
-        for (role, ops) in [("admin", &self.roles.admin), ("operator", &self.roles.operator)] {
+        for (role, ops) in [
+            ("admin", &self.roles.admin),
+            ("operator", &self.roles.operator),
+        ] {
             if let Some(d) = first_duplicate(ops.iter()) {
                 out.push(&["roles", role], format!("lists \"{d}\" twice"));
             }
@@ -299,7 +317,13 @@ impl ProviderConfig {
             let idx = i.to_string();
             let at = |k: &'static str| ["plans", idx.as_str(), k];
             if !is_slug(&plan.id) {
-                out.push(&at("id"), format!("\"{}\" is not a valid id (lowercase letters, digits, '-')", plan.id));
+                out.push(
+                    &at("id"),
+                    format!(
+                        "\"{}\" is not a valid id (lowercase letters, digits, '-')",
+                        plan.id
+                    ),
+                );
             } else if !plan_ids.insert(plan.id.as_str()) {
                 out.push(&at("id"), format!("plan id \"{}\" is used twice", plan.id));
             }
@@ -337,7 +361,10 @@ impl ProviderConfig {
             ] {
                 let path = ["plans", idx.as_str(), "resources", key];
                 if b.min > b.max {
-                    out.push(&path, format!("min ({}) is greater than max ({})", b.min, b.max));
+                    out.push(
+                        &path,
+                        format!("min ({}) is greater than max ({})", b.min, b.max),
+                    );
                 } else if !b.contains(b.default) {
                     out.push(
                         &path,
@@ -346,24 +373,37 @@ impl ProviderConfig {
                 }
             }
             if res.replicas.min == 0 {
-                out.push(&["plans", idx.as_str(), "resources", "replicas"], "min must be at least 1");
+                out.push(
+                    &["plans", idx.as_str(), "resources", "replicas"],
+                    "min must be at least 1",
+                );
             }
             let mut names = HashSet::new();
             for (j, p) in plan.parameters.iter().enumerate() {
                 let jdx = j.to_string();
                 let path = |k: &'static str| ["plans", idx.as_str(), "parameters", jdx.as_str(), k];
                 if !is_param_name(&p.name) {
-                    out.push(&path("name"), format!("\"{}\" is not a valid parameter name (letters, digits, '_')", p.name));
+                    out.push(
+                        &path("name"),
+                        format!(
+                            "\"{}\" is not a valid parameter name (letters, digits, '_')",
+                            p.name
+                        ),
+                    );
                 } else if !names.insert(p.name.as_str()) {
-                    out.push(&path("name"), format!("parameter \"{}\" is defined twice", p.name));
+                    out.push(
+                        &path("name"),
+                        format!("parameter \"{}\" is defined twice", p.name),
+                    );
                 }
                 match p.kind {
                     ParamType::Enum if p.allowed.is_empty() => {
                         out.push(&path("allowed"), "an enum parameter needs allowed values")
                     }
-                    ParamType::Integer | ParamType::Boolean if !p.allowed.is_empty() => {
-                        out.push(&path("allowed"), "only enum and string parameters take allowed values")
-                    }
+                    ParamType::Integer | ParamType::Boolean if !p.allowed.is_empty() => out.push(
+                        &path("allowed"),
+                        "only enum and string parameters take allowed values",
+                    ),
                     _ => {}
                 }
                 if p.kind != ParamType::Integer && (p.min.is_some() || p.max.is_some()) {
@@ -371,7 +411,10 @@ impl ProviderConfig {
                 }
                 if let (Some(lo), Some(hi)) = (p.min, p.max) {
                     if lo > hi {
-                        out.push(&path("min"), format!("min ({lo}) is greater than max ({hi})"));
+                        out.push(
+                            &path("min"),
+                            format!("min ({lo}) is greater than max ({hi})"),
+                        );
                     }
                 }
                 if let Err(why) = p.check(&p.default) {
@@ -430,7 +473,10 @@ fn check_named_list<'a>(
     for (i, (id, name)) in items.enumerate() {
         let idx = i.to_string();
         if !is_slug(id) {
-            out.push(&[key, &idx, "id"], format!("\"{id}\" is not a valid id (lowercase letters, digits, '-')"));
+            out.push(
+                &[key, &idx, "id"],
+                format!("\"{id}\" is not a valid id (lowercase letters, digits, '-')"),
+            );
         } else if !ids.insert(id.as_str()) {
             out.push(&[key, &idx, "id"], format!("id \"{id}\" is used twice"));
         }

@@ -146,7 +146,9 @@ mod tests {
     fn instance_names_reject_bad_input_with_a_reason() {
         assert_eq!(
             InstanceName::parse(""),
-            Err(IdError::Empty { what: "instance name" })
+            Err(IdError::Empty {
+                what: "instance name"
+            })
         );
         assert!(matches!(
             InstanceName::parse("Billing"),
@@ -178,7 +180,15 @@ mod tests {
             Email::parse("  Admin@Globex.TEST ").unwrap().as_str(),
             "admin@globex.test"
         );
-        for bad in ["", "no-at", "@globex.test", "a@", "a@nodot", "a@.x", "a b@x.io"] {
+        for bad in [
+            "",
+            "no-at",
+            "@globex.test",
+            "a@",
+            "a@nodot",
+            "a@.x",
+            "a b@x.io",
+        ] {
             assert_eq!(Email::parse(bad), Err(IdError::BadEmail), "{bad}");
         }
     }

@@ -165,3 +165,18 @@ impl OperationStatus {
         self.state == "succeeded" || self.state == "failed"
     }
 }
+
+/// One audit log line as the portal shows and exports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub time: String,
+    pub actor: String,
+    pub role: String,
+    pub instance: String,
+    pub instance_id: String,
+    pub operation: String,
+    pub parameters: String,
+    pub outcome: String,
+    pub reason: String,
+    pub request_id: String,
+}

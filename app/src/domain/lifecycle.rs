@@ -312,16 +312,32 @@ mod tests {
             let rows: Vec<_> = TRANSITIONS.iter().filter(|t| t.operation == op).collect();
             assert_eq!(rows.len(), 1, "{op}");
             let t = rows[0];
-            assert!(t.during.is_transitional(), "{op} runs in a transitional status");
+            assert!(
+                t.during.is_transitional(),
+                "{op} runs in a transitional status"
+            );
             for from in t.from {
                 assert!(!from.is_transitional(), "{op} cannot start while {from}");
                 for end in [t.on_success.resolve(*from), t.on_failure.resolve(*from)] {
-                    assert!(!end.is_transitional(), "{op} from {from} must not end in {end}");
+                    assert!(
+                        !end.is_transitional(),
+                        "{op} from {from} must not end in {end}"
+                    );
                 }
             }
         }
-        assert_eq!(transition(Operation::Create).on_failure.resolve(Status::Deploying), Status::Failed);
-        assert_eq!(transition(Operation::Scale).on_success.resolve(Status::Stopped), Status::Stopped);
+        assert_eq!(
+            transition(Operation::Create)
+                .on_failure
+                .resolve(Status::Deploying),
+            Status::Failed
+        );
+        assert_eq!(
+            transition(Operation::Scale)
+                .on_success
+                .resolve(Status::Stopped),
+            Status::Stopped
+        );
     }
 
     #[test]

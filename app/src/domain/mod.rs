@@ -7,12 +7,12 @@ pub mod lifecycle;
 pub mod policy;
 
 pub use config::{
-    Bounds, Branding, ConfigIssue, Environment, ParamType, ParamValue, ParameterSpec, Plan,
-    Provider, ProviderConfig, Region, ResourceBounds, Roles,
+    AuditSettings, Bounds, Branding, ConfigIssue, Environment, ParamType, ParamValue,
+    ParameterSpec, Plan, Provider, ProviderConfig, Region, ResourceBounds, Roles,
 };
 pub use ids::{Email, IdError, InstanceId, InstanceName, TenantId, UserId};
 pub use instance::{
-    Endpoint, InstanceDetail, InstanceFilter, InstanceSummary, Me, OperationStatus, ParamEntry,
-    Resources,
+    AuditEntry, Endpoint, InstanceDetail, InstanceFilter, InstanceSummary, Me, OperationStatus,
+    ParamEntry, Resources,
 };
 pub use lifecycle::{Operation, Role, Status};

@@ -29,9 +29,15 @@ pub enum Request {
     Stop,
     Start,
     Restart,
-    Scale { resources: Resources },
-    UpdateConfig { changes: BTreeMap<String, ParamValue> },
-    Delete { confirm_name: String },
+    Scale {
+        resources: Resources,
+    },
+    UpdateConfig {
+        changes: BTreeMap<String, ParamValue>,
+    },
+    Delete {
+        confirm_name: String,
+    },
 }
 
 impl Request {
@@ -77,19 +83,49 @@ impl OperationRequest {
 /// Why an operation is not allowed. Each condition has its own reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Denial {
-    PlanDisables { operation: Operation, plan: String },
-    RoleForbids { operation: Operation, role: Role },
-    StatusForbids { operation: Operation, status: Status },
+    PlanDisables {
+        operation: Operation,
+        plan: String,
+    },
+    RoleForbids {
+        operation: Operation,
+        role: Role,
+    },
+    StatusForbids {
+        operation: Operation,
+        status: Status,
+    },
     OperationInFlight,
-    OutOfBounds { field: String, min: u32, max: u32 },
-    StorageShrink { current: u32 },
-    NotChangeable { parameter: String },
-    UnknownParameter { parameter: String },
-    InvalidValue { parameter: String, why: String },
-    InvalidName { why: String },
-    EnvironmentNotInPlan { environment: String },
-    RegionNotInPlan { region: String },
-    QuotaReached { quota: u32 },
+    OutOfBounds {
+        field: String,
+        min: u32,
+        max: u32,
+    },
+    StorageShrink {
+        current: u32,
+    },
+    NotChangeable {
+        parameter: String,
+    },
+    UnknownParameter {
+        parameter: String,
+    },
+    InvalidValue {
+        parameter: String,
+        why: String,
+    },
+    InvalidName {
+        why: String,
+    },
+    EnvironmentNotInPlan {
+        environment: String,
+    },
+    RegionNotInPlan {
+        region: String,
+    },
+    QuotaReached {
+        quota: u32,
+    },
     DeleteProtected,
     ConfirmationMismatch,
 }
@@ -131,13 +167,20 @@ impl fmt::Display for Denial {
                 f.write_str("Another operation is in progress on this instance.")
             }
             Denial::OutOfBounds { field, min, max } => {
-                write!(f, "{} must be between {min} and {max} on this plan.", field_label(field))
+                write!(
+                    f,
+                    "{} must be between {min} and {max} on this plan.",
+                    field_label(field)
+                )
             }
             Denial::StorageShrink { current } => {
                 write!(f, "Storage cannot shrink below its current {current} GiB.")
             }
             Denial::NotChangeable { parameter } => {
-                write!(f, "{parameter} is managed by your provider and cannot be changed.")
+                write!(
+                    f,
+                    "{parameter} is managed by your provider and cannot be changed."
+                )
             }
             Denial::UnknownParameter { parameter } => {
                 write!(f, "{parameter} is not a parameter of this plan.")
@@ -151,7 +194,10 @@ impl fmt::Display for Denial {
                 write!(f, "The plan does not offer the {region} region.")
             }
             Denial::QuotaReached { quota } => {
-                write!(f, "Your organisation already has the {quota} instances this plan allows.")
+                write!(
+                    f,
+                    "Your organisation already has the {quota} instances this plan allows."
+                )
             }
             Denial::DeleteProtected => {
                 f.write_str("The instance is delete-protected; ask your provider to lift it.")
@@ -187,14 +233,22 @@ fn field_label(field: &str) -> &str {
 
 /// Plan, role, status and in-flight checks: whether the action is available at all. The UI
 /// uses this to enable a button before any parameters are chosen.
-pub fn availability(roles: &Roles, role: Role, op: Operation, inst: &InstanceFacts) -> Result<(), Denial> {
+pub fn availability(
+    roles: &Roles,
+    role: Role,
+    op: Operation,
+    inst: &InstanceFacts,
+) -> Result<(), Denial> {
     permitted(roles, role, op, inst.plan)?;
     // Checked before the status: a transitional status is explained best by its operation.
     if inst.operation_in_flight {
         return Err(Denial::OperationInFlight);
     }
     if !transition(op).from.contains(&inst.status) {
-        return Err(Denial::StatusForbids { operation: op, status: inst.status });
+        return Err(Denial::StatusForbids {
+            operation: op,
+            status: inst.status,
+        });
     }
     Ok(())
 }
@@ -202,10 +256,16 @@ pub fn availability(roles: &Roles, role: Role, op: Operation, inst: &InstanceFac
 /// Plan and role only: what the worker re-checks for a create, and the create button's state.
 pub fn permitted(roles: &Roles, role: Role, op: Operation, plan: &Plan) -> Result<(), Denial> {
     if !plan.enables(op) {
-        return Err(Denial::PlanDisables { operation: op, plan: plan.name.clone() });
+        return Err(Denial::PlanDisables {
+            operation: op,
+            plan: plan.name.clone(),
+        });
     }
     if role == Role::Viewer || !roles.allows(role, op) {
-        return Err(Denial::RoleForbids { operation: op, role });
+        return Err(Denial::RoleForbids {
+            operation: op,
+            role,
+        });
     }
     Ok(())
 }
@@ -218,19 +278,28 @@ pub fn check(roles: &Roles, role: Role, inst: &InstanceFacts, req: &Request) -> 
         Request::Scale { resources } => {
             check_resources(inst.plan, resources)?;
             if resources.storage_gib < inst.resources.storage_gib {
-                return Err(Denial::StorageShrink { current: inst.resources.storage_gib });
+                return Err(Denial::StorageShrink {
+                    current: inst.resources.storage_gib,
+                });
             }
             Ok(())
         }
         Request::UpdateConfig { changes } => {
             for (name, value) in changes {
                 let Some(spec) = inst.plan.parameters.iter().find(|p| &p.name == name) else {
-                    return Err(Denial::UnknownParameter { parameter: name.clone() });
+                    return Err(Denial::UnknownParameter {
+                        parameter: name.clone(),
+                    });
                 };
                 if !spec.customer_editable {
-                    return Err(Denial::NotChangeable { parameter: name.clone() });
+                    return Err(Denial::NotChangeable {
+                        parameter: name.clone(),
+                    });
                 }
-                spec.check(value).map_err(|why| Denial::InvalidValue { parameter: name.clone(), why })?;
+                spec.check(value).map_err(|why| Denial::InvalidValue {
+                    parameter: name.clone(),
+                    why,
+                })?;
             }
             Ok(())
         }
@@ -248,14 +317,25 @@ pub fn check(roles: &Roles, role: Role, inst: &InstanceFacts, req: &Request) -> 
 
 /// Every condition for creating an instance; `existing` counts the tenant's live instances on
 /// this plan.
-pub fn check_create(roles: &Roles, role: Role, plan: &Plan, existing: u32, req: &CreateRequest) -> Result<(), Denial> {
+pub fn check_create(
+    roles: &Roles,
+    role: Role,
+    plan: &Plan,
+    existing: u32,
+    req: &CreateRequest,
+) -> Result<(), Denial> {
     permitted(roles, role, Operation::Create, plan)?;
-    super::ids::InstanceName::parse(&req.name).map_err(|e| Denial::InvalidName { why: e.to_string() })?;
+    super::ids::InstanceName::parse(&req.name)
+        .map_err(|e| Denial::InvalidName { why: e.to_string() })?;
     if !plan.environments.contains(&req.environment) {
-        return Err(Denial::EnvironmentNotInPlan { environment: req.environment.clone() });
+        return Err(Denial::EnvironmentNotInPlan {
+            environment: req.environment.clone(),
+        });
     }
     if !plan.regions.contains(&req.region) {
-        return Err(Denial::RegionNotInPlan { region: req.region.clone() });
+        return Err(Denial::RegionNotInPlan {
+            region: req.region.clone(),
+        });
     }
     if existing >= plan.quota {
         return Err(Denial::QuotaReached { quota: plan.quota });
@@ -263,12 +343,19 @@ pub fn check_create(roles: &Roles, role: Role, plan: &Plan, existing: u32, req: 
     check_resources(plan, &req.resources)?;
     for (name, value) in &req.parameters {
         let Some(spec) = plan.parameters.iter().find(|p| &p.name == name) else {
-            return Err(Denial::UnknownParameter { parameter: name.clone() });
+            return Err(Denial::UnknownParameter {
+                parameter: name.clone(),
+            });
         };
         if !spec.customer_editable && *value != spec.default {
-            return Err(Denial::NotChangeable { parameter: name.clone() });
+            return Err(Denial::NotChangeable {
+                parameter: name.clone(),
+            });
         }
-        spec.check(value).map_err(|why| Denial::InvalidValue { parameter: name.clone(), why })?;
+        spec.check(value).map_err(|why| Denial::InvalidValue {
+            parameter: name.clone(),
+            why,
+        })?;
     }
     Ok(())
 }
@@ -279,7 +366,11 @@ fn check_resources(plan: &Plan, r: &Resources) -> Result<(), Denial> {
         if bounds.contains(v) {
             Ok(())
         } else {
-            Err(Denial::OutOfBounds { field: field.into(), min: bounds.min, max: bounds.max })
+            Err(Denial::OutOfBounds {
+                field: field.into(),
+                min: bounds.min,
+                max: bounds.max,
+            })
         }
     };
     within("replicas", &b.replicas, r.replicas)?;
@@ -365,9 +456,18 @@ mod tests {
         }
     }
 
-    const RES: Resources = Resources { replicas: 2, cpu_millicores: 1000, memory_mib: 1024, storage_gib: 20 };
+    const RES: Resources = Resources {
+        replicas: 2,
+        cpu_millicores: 1000,
+        memory_mib: 1024,
+        storage_gib: 20,
+    };
 
-    fn facts<'a>(plan: &'a Plan, params: &'a BTreeMap<String, ParamValue>, status: Status) -> InstanceFacts<'a> {
+    fn facts<'a>(
+        plan: &'a Plan,
+        params: &'a BTreeMap<String, ParamValue>,
+        status: Status,
+    ) -> InstanceFacts<'a> {
         InstanceFacts {
             name: "web",
             status,
@@ -380,11 +480,19 @@ mod tests {
     }
 
     fn scale(replicas: u32, storage_gib: u32) -> Request {
-        Request::Scale { resources: Resources { replicas, storage_gib, ..RES } }
+        Request::Scale {
+            resources: Resources {
+                replicas,
+                storage_gib,
+                ..RES
+            },
+        }
     }
 
     fn update(name: &str, v: ParamValue) -> Request {
-        Request::UpdateConfig { changes: [(name.to_owned(), v)].into_iter().collect() }
+        Request::UpdateConfig {
+            changes: [(name.to_owned(), v)].into_iter().collect(),
+        }
     }
 
     #[test]
@@ -403,63 +511,327 @@ mod tests {
             req: Request,
             want: Result<(), Denial>,
         }
-        let c = |name, plan, role, status, req, want| Case { name, plan, role, status, in_flight: false, protected: false, req, want };
+        let c = |name, plan, role, status, req, want| Case {
+            name,
+            plan,
+            role,
+            status,
+            in_flight: false,
+            protected: false,
+            req,
+            want,
+        };
         let cases = vec![
-            c("operator stops running", &all, Role::Operator, Running, Request::Stop, Ok(())),
-            c("admin starts stopped", &all, Role::Admin, Stopped, Request::Start, Ok(())),
-            c("restart a failed instance", &all, Role::Operator, Failed, Request::Restart, Ok(())),
-            c("plan without scale", &no_scale, Role::Admin, Running, scale(3, 20),
-              Err(Denial::PlanDisables { operation: Operation::Scale, plan: "Pro".into() })),
-            c("viewer may not stop", &all, Role::Viewer, Running, Request::Stop,
-              Err(Denial::RoleForbids { operation: Operation::Stop, role: Role::Viewer })),
-            c("operator may not delete", &all, Role::Operator, Running, Request::Delete { confirm_name: "web".into() },
-              Err(Denial::RoleForbids { operation: Operation::Delete, role: Role::Operator })),
-            c("no stop while stopped", &all, Role::Admin, Stopped, Request::Stop,
-              Err(Denial::StatusForbids { operation: Operation::Stop, status: Stopped })),
-            c("no stop while deleting", &all, Role::Admin, Deleting, Request::Stop,
-              Err(Denial::StatusForbids { operation: Operation::Stop, status: Deleting })),
-            c("no start while running", &all, Role::Admin, Running, Request::Start,
-              Err(Denial::StatusForbids { operation: Operation::Start, status: Running })),
-            c("scale within bounds", &all, Role::Operator, Running, scale(5, 20), Ok(())),
-            c("scale a stopped instance", &all, Role::Operator, Stopped, scale(1, 30), Ok(())),
-            c("replicas above max", &all, Role::Operator, Running, scale(6, 20),
-              Err(Denial::OutOfBounds { field: "replicas".into(), min: 1, max: 5 })),
-            c("replicas below min", &all, Role::Operator, Running, scale(0, 20),
-              Err(Denial::OutOfBounds { field: "replicas".into(), min: 1, max: 5 })),
-            c("cpu above max", &all, Role::Operator, Running,
-              Request::Scale { resources: Resources { cpu_millicores: 4001, ..RES } },
-              Err(Denial::OutOfBounds { field: "cpu_millicores".into(), min: 500, max: 4000 })),
-            c("memory below min", &all, Role::Operator, Running,
-              Request::Scale { resources: Resources { memory_mib: 256, ..RES } },
-              Err(Denial::OutOfBounds { field: "memory_mib".into(), min: 512, max: 8192 })),
-            c("storage never shrinks", &all, Role::Operator, Running, scale(2, 15),
-              Err(Denial::StorageShrink { current: 20 })),
-            c("storage above max", &all, Role::Operator, Running, scale(2, 201),
-              Err(Denial::OutOfBounds { field: "storage_gib".into(), min: 10, max: 200 })),
-            c("editable parameter in range", &all, Role::Operator, Running, update("max_connections", ParamValue::Int(500)), Ok(())),
-            c("enum value allowed", &all, Role::Operator, Running, update("log_level", ParamValue::Text("debug".into())), Ok(())),
-            c("integer out of range", &all, Role::Operator, Running, update("max_connections", ParamValue::Int(5000)),
-              Err(Denial::InvalidValue { parameter: "max_connections".into(), why: "must be between 10 and 1000".into() })),
-            c("enum value not allowed", &all, Role::Operator, Running, update("log_level", ParamValue::Text("trace".into())),
-              Err(Denial::InvalidValue { parameter: "log_level".into(), why: "must be one of: info, debug".into() })),
-            c("wrong type", &all, Role::Operator, Running, update("max_connections", ParamValue::Text("many".into())),
-              Err(Denial::InvalidValue { parameter: "max_connections".into(), why: "must be an integer".into() })),
-            c("provider-managed parameter", &all, Role::Admin, Running, update("api_key", ParamValue::Text("x".into())),
-              Err(Denial::NotChangeable { parameter: "api_key".into() })),
-            c("unknown parameter", &all, Role::Admin, Running, update("nope", ParamValue::Bool(true)),
-              Err(Denial::UnknownParameter { parameter: "nope".into() })),
-            c("delete with the exact name", &all, Role::Admin, Stopped, Request::Delete { confirm_name: "web".into() }, Ok(())),
-            c("delete with a wrong name", &all, Role::Admin, Running, Request::Delete { confirm_name: "Web".into() },
-              Err(Denial::ConfirmationMismatch)),
-            Case { in_flight: true, ..c("operation in flight", &all, Role::Admin, Running, Request::Restart, Err(Denial::OperationInFlight)) },
-            Case { protected: true, ..c("delete-protected", &all, Role::Admin, Running,
-                Request::Delete { confirm_name: "web".into() }, Err(Denial::DeleteProtected)) },
+            c(
+                "operator stops running",
+                &all,
+                Role::Operator,
+                Running,
+                Request::Stop,
+                Ok(()),
+            ),
+            c(
+                "admin starts stopped",
+                &all,
+                Role::Admin,
+                Stopped,
+                Request::Start,
+                Ok(()),
+            ),
+            c(
+                "restart a failed instance",
+                &all,
+                Role::Operator,
+                Failed,
+                Request::Restart,
+                Ok(()),
+            ),
+            c(
+                "plan without scale",
+                &no_scale,
+                Role::Admin,
+                Running,
+                scale(3, 20),
+                Err(Denial::PlanDisables {
+                    operation: Operation::Scale,
+                    plan: "Pro".into(),
+                }),
+            ),
+            c(
+                "viewer may not stop",
+                &all,
+                Role::Viewer,
+                Running,
+                Request::Stop,
+                Err(Denial::RoleForbids {
+                    operation: Operation::Stop,
+                    role: Role::Viewer,
+                }),
+            ),
+            c(
+                "operator may not delete",
+                &all,
+                Role::Operator,
+                Running,
+                Request::Delete {
+                    confirm_name: "web".into(),
+                },
+                Err(Denial::RoleForbids {
+                    operation: Operation::Delete,
+                    role: Role::Operator,
+                }),
+            ),
+            c(
+                "no stop while stopped",
+                &all,
+                Role::Admin,
+                Stopped,
+                Request::Stop,
+                Err(Denial::StatusForbids {
+                    operation: Operation::Stop,
+                    status: Stopped,
+                }),
+            ),
+            c(
+                "no stop while deleting",
+                &all,
+                Role::Admin,
+                Deleting,
+                Request::Stop,
+                Err(Denial::StatusForbids {
+                    operation: Operation::Stop,
+                    status: Deleting,
+                }),
+            ),
+            c(
+                "no start while running",
+                &all,
+                Role::Admin,
+                Running,
+                Request::Start,
+                Err(Denial::StatusForbids {
+                    operation: Operation::Start,
+                    status: Running,
+                }),
+            ),
+            c(
+                "scale within bounds",
+                &all,
+                Role::Operator,
+                Running,
+                scale(5, 20),
+                Ok(()),
+            ),
+            c(
+                "scale a stopped instance",
+                &all,
+                Role::Operator,
+                Stopped,
+                scale(1, 30),
+                Ok(()),
+            ),
+            c(
+                "replicas above max",
+                &all,
+                Role::Operator,
+                Running,
+                scale(6, 20),
+                Err(Denial::OutOfBounds {
+                    field: "replicas".into(),
+                    min: 1,
+                    max: 5,
+                }),
+            ),
+            c(
+                "replicas below min",
+                &all,
+                Role::Operator,
+                Running,
+                scale(0, 20),
+                Err(Denial::OutOfBounds {
+                    field: "replicas".into(),
+                    min: 1,
+                    max: 5,
+                }),
+            ),
+            c(
+                "cpu above max",
+                &all,
+                Role::Operator,
+                Running,
+                Request::Scale {
+                    resources: Resources {
+                        cpu_millicores: 4001,
+                        ..RES
+                    },
+                },
+                Err(Denial::OutOfBounds {
+                    field: "cpu_millicores".into(),
+                    min: 500,
+                    max: 4000,
+                }),
+            ),
+            c(
+                "memory below min",
+                &all,
+                Role::Operator,
+                Running,
+                Request::Scale {
+                    resources: Resources {
+                        memory_mib: 256,
+                        ..RES
+                    },
+                },
+                Err(Denial::OutOfBounds {
+                    field: "memory_mib".into(),
+                    min: 512,
+                    max: 8192,
+                }),
+            ),
+            c(
+                "storage never shrinks",
+                &all,
+                Role::Operator,
+                Running,
+                scale(2, 15),
+                Err(Denial::StorageShrink { current: 20 }),
+            ),
+            c(
+                "storage above max",
+                &all,
+                Role::Operator,
+                Running,
+                scale(2, 201),
+                Err(Denial::OutOfBounds {
+                    field: "storage_gib".into(),
+                    min: 10,
+                    max: 200,
+                }),
+            ),
+            c(
+                "editable parameter in range",
+                &all,
+                Role::Operator,
+                Running,
+                update("max_connections", ParamValue::Int(500)),
+                Ok(()),
+            ),
+            c(
+                "enum value allowed",
+                &all,
+                Role::Operator,
+                Running,
+                update("log_level", ParamValue::Text("debug".into())),
+                Ok(()),
+            ),
+            c(
+                "integer out of range",
+                &all,
+                Role::Operator,
+                Running,
+                update("max_connections", ParamValue::Int(5000)),
+                Err(Denial::InvalidValue {
+                    parameter: "max_connections".into(),
+                    why: "must be between 10 and 1000".into(),
+                }),
+            ),
+            c(
+                "enum value not allowed",
+                &all,
+                Role::Operator,
+                Running,
+                update("log_level", ParamValue::Text("trace".into())),
+                Err(Denial::InvalidValue {
+                    parameter: "log_level".into(),
+                    why: "must be one of: info, debug".into(),
+                }),
+            ),
+            c(
+                "wrong type",
+                &all,
+                Role::Operator,
+                Running,
+                update("max_connections", ParamValue::Text("many".into())),
+                Err(Denial::InvalidValue {
+                    parameter: "max_connections".into(),
+                    why: "must be an integer".into(),
+                }),
+            ),
+            c(
+                "provider-managed parameter",
+                &all,
+                Role::Admin,
+                Running,
+                update("api_key", ParamValue::Text("x".into())),
+                Err(Denial::NotChangeable {
+                    parameter: "api_key".into(),
+                }),
+            ),
+            c(
+                "unknown parameter",
+                &all,
+                Role::Admin,
+                Running,
+                update("nope", ParamValue::Bool(true)),
+                Err(Denial::UnknownParameter {
+                    parameter: "nope".into(),
+                }),
+            ),
+            c(
+                "delete with the exact name",
+                &all,
+                Role::Admin,
+                Stopped,
+                Request::Delete {
+                    confirm_name: "web".into(),
+                },
+                Ok(()),
+            ),
+            c(
+                "delete with a wrong name",
+                &all,
+                Role::Admin,
+                Running,
+                Request::Delete {
+                    confirm_name: "Web".into(),
+                },
+                Err(Denial::ConfirmationMismatch),
+            ),
+            Case {
+                in_flight: true,
+                ..c(
+                    "operation in flight",
+                    &all,
+                    Role::Admin,
+                    Running,
+                    Request::Restart,
+                    Err(Denial::OperationInFlight),
+                )
+            },
+            Case {
+                protected: true,
+                ..c(
+                    "delete-protected",
+                    &all,
+                    Role::Admin,
+                    Running,
+                    Request::Delete {
+                        confirm_name: "web".into(),
+                    },
+                    Err(Denial::DeleteProtected),
+                )
+            },
         ];
         for case in cases {
             let mut f = facts(case.plan, &p, case.status);
             f.operation_in_flight = case.in_flight;
             f.delete_protected = case.protected;
-            assert_eq!(check(&roles(), case.role, &f, &case.req), case.want, "{}", case.name);
+            assert_eq!(
+                check(&roles(), case.role, &f, &case.req),
+                case.want,
+                "{}",
+                case.name
+            );
         }
     }
 
@@ -503,16 +875,30 @@ mod tests {
              with(&|r| { r.parameters.insert("log_level".into(), ParamValue::Text("debug".into())); }), Ok(())),
         ];
         for (name, plan, role, existing, req, want) in cases {
-            assert_eq!(check_create(&roles(), role, plan, existing, &req), want, "{name}");
+            assert_eq!(
+                check_create(&roles(), role, plan, existing, &req),
+                want,
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn every_denial_reads_as_a_sentence() {
-        let d = Denial::OutOfBounds { field: "replicas".into(), min: 1, max: 5 };
-        assert_eq!(d.to_string(), "Replicas must be between 1 and 5 on this plan.");
+        let d = Denial::OutOfBounds {
+            field: "replicas".into(),
+            min: 1,
+            max: 5,
+        };
+        assert_eq!(
+            d.to_string(),
+            "Replicas must be between 1 and 5 on this plan."
+        );
         assert_eq!(d.field(), Some("replicas"));
-        let d = Denial::StatusForbids { operation: Operation::Stop, status: Status::Stopped };
+        let d = Denial::StatusForbids {
+            operation: Operation::Stop,
+            status: Status::Stopped,
+        };
         assert_eq!(d.to_string(), "Cannot stop while the instance is stopped.");
         assert_eq!(Denial::OperationInFlight.field(), None);
     }
@@ -526,18 +912,23 @@ mod tests {
     }
 
     fn any_request() -> impl Strategy<Value = Request> {
-        let res = (0u32..30, 0u32..20_000, 0u32..100_000, 0u32..3000).prop_map(|(replicas, cpu_millicores, memory_mib, storage_gib)| Resources {
-            replicas,
-            cpu_millicores,
-            memory_mib,
-            storage_gib,
-        });
+        let res = (0u32..30, 0u32..20_000, 0u32..100_000, 0u32..3000).prop_map(
+            |(replicas, cpu_millicores, memory_mib, storage_gib)| Resources {
+                replicas,
+                cpu_millicores,
+                memory_mib,
+                storage_gib,
+            },
+        );
         prop_oneof![
             Just(Request::Stop),
             Just(Request::Start),
             Just(Request::Restart),
             res.prop_map(|resources| Request::Scale { resources }),
-            (proptest::sample::select(vec!["log_level", "max_connections", "api_key", "other"]), -10i64..5000)
+            (
+                proptest::sample::select(vec!["log_level", "max_connections", "api_key", "other"]),
+                -10i64..5000
+            )
                 .prop_map(|(n, v)| update(n, ParamValue::Int(v))),
             "[a-z]{1,4}".prop_map(|confirm_name| Request::Delete { confirm_name }),
         ]

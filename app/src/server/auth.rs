@@ -7,7 +7,9 @@
 use super::state::AppState;
 use super::store::{now_millis, NewSession, SessionRecord, StoreError, TenantScope};
 use crate::domain::{Email, Role, TenantId, UserId};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use base64::Engine;
 use http::HeaderMap;
@@ -60,7 +62,11 @@ pub async fn verify_password(password: String, stored: Option<String>) -> bool {
             }
         };
         let ok = PasswordHash::new(hash)
-            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false);
         ok && stored.is_some()
     })
@@ -111,7 +117,13 @@ pub async fn sign_in_with_password(
     let Some(creds) = creds.filter(|c| ok && !c.disabled) else {
         return Err(SignInError::BadCredentials);
     };
-    let Some((tenant, _)) = state.store.memberships(&creds.user_id).await?.into_iter().next() else {
+    let Some((tenant, _)) = state
+        .store
+        .memberships(&creds.user_id)
+        .await?
+        .into_iter()
+        .next()
+    else {
         return Err(SignInError::NoTenant);
     };
     let token = start_session(state, &creds.user_id, &tenant, "password").await?;
@@ -164,8 +176,13 @@ pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Resolves the request's session, honouring idle and absolute timeouts.
-pub async fn current_session(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, StoreError> {
-    let Some(token) = token_from_headers(headers) else { return Ok(None) };
+pub async fn current_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Session>, StoreError> {
+    let Some(token) = token_from_headers(headers) else {
+        return Ok(None);
+    };
     let hash = token_hash(&token);
     let now = now_millis();
     let idle_cutoff = now - millis(state.settings.session_idle);
@@ -173,7 +190,10 @@ pub async fn current_session(state: &AppState, headers: &HeaderMap) -> Result<Op
         .store
         .find_session(&hash, now, idle_cutoff)
         .await?
-        .map(|record| Session { token_hash: hash, record }))
+        .map(|record| Session {
+            token_hash: hash,
+            record,
+        }))
 }
 
 /// `Set-Cookie` value carrying a new session token.
@@ -203,7 +223,10 @@ mod tests {
     #[test]
     fn session_token_is_read_from_among_other_cookies() {
         let mut h = HeaderMap::new();
-        h.insert(http::header::COOKIE, "theme=dark; portico_session=abc123; x=y".parse().unwrap());
+        h.insert(
+            http::header::COOKIE,
+            "theme=dark; portico_session=abc123; x=y".parse().unwrap(),
+        );
         assert_eq!(token_from_headers(&h).as_deref(), Some("abc123"));
         h.insert(http::header::COOKIE, "portico_session=".parse().unwrap());
         assert_eq!(token_from_headers(&h), None);

@@ -165,8 +165,14 @@ mod tests {
         assert_eq!(free.resources.replicas.max, 1);
         assert_eq!(c.plan("pro").unwrap().resources.replicas.max, 5);
         assert_eq!(c.plan("enterprise").unwrap().resources.replicas.max, 20);
-        assert!(c.plan("enterprise").unwrap().enables(crate::domain::Operation::Delete));
-        assert!(!c.plan("pro").unwrap().enables(crate::domain::Operation::Delete));
+        assert!(c
+            .plan("enterprise")
+            .unwrap()
+            .enables(crate::domain::Operation::Delete));
+        assert!(!c
+            .plan("pro")
+            .unwrap()
+            .enables(crate::domain::Operation::Delete));
     }
 
     #[test]
@@ -174,7 +180,10 @@ mod tests {
         let src = with("quota = 10", "quota = = 10");
         let e = err_of(&src);
         assert_eq!(e.problems.len(), 1);
-        assert_eq!(e.problems[0].line, Some(line_containing(&src, "quota = = 10")));
+        assert_eq!(
+            e.problems[0].line,
+            Some(line_containing(&src, "quota = = 10"))
+        );
         let shown = e.to_string();
         assert!(shown.contains("acme.toml:"), "{shown}");
     }
@@ -190,13 +199,21 @@ mod tests {
     #[test]
     fn wrong_type_is_refused() {
         let e = err_of(&with("quota = 10", "quota = \"ten\""));
-        assert!(e.problems[0].message.contains("invalid type"), "{:?}", e.problems);
+        assert!(
+            e.problems[0].message.contains("invalid type"),
+            "{:?}",
+            e.problems
+        );
     }
 
     #[test]
     fn missing_required_key_is_refused() {
         let e = err_of(&with("quota = 10\n", ""));
-        assert!(e.problems[0].message.contains("missing field `quota`"), "{:?}", e.problems);
+        assert!(
+            e.problems[0].message.contains("missing field `quota`"),
+            "{:?}",
+            e.problems
+        );
     }
 
     #[test]
@@ -216,9 +233,16 @@ mod tests {
         );
         let e = err_of(&src);
         assert_eq!(e.problems.len(), 1, "{e}");
-        assert!(e.problems[0].message.contains("min (6) is greater than max (5)"));
-        assert!(e.problems[0].message.starts_with("plans.1.resources.replicas"));
-        assert_eq!(e.problems[0].line, Some(line_containing(&src, "min = 6, max = 5")));
+        assert!(e.problems[0]
+            .message
+            .contains("min (6) is greater than max (5)"));
+        assert!(e.problems[0]
+            .message
+            .starts_with("plans.1.resources.replicas"));
+        assert_eq!(
+            e.problems[0].line,
+            Some(line_containing(&src, "min = 6, max = 5"))
+        );
     }
 
     #[test]
@@ -227,47 +251,80 @@ mod tests {
             "replicas = { min = 1, max = 5, default = 2 }",
             "replicas = { min = 1, max = 5, default = 9 }",
         ));
-        assert!(e.problems[0].message.contains("default (9) is outside 1..=5"), "{e}");
+        assert!(
+            e.problems[0]
+                .message
+                .contains("default (9) is outside 1..=5"),
+            "{e}"
+        );
     }
 
     #[test]
     fn unknown_environment_in_plan_is_refused_at_its_line() {
         let src = with("environments = [\"dev\"]", "environments = [\"qa\"]");
         let e = err_of(&src);
-        assert!(e.problems[0].message.contains("unknown environment \"qa\""), "{e}");
+        assert!(
+            e.problems[0].message.contains("unknown environment \"qa\""),
+            "{e}"
+        );
         assert_eq!(e.problems[0].line, Some(line_containing(&src, "[\"qa\"]")));
     }
 
     #[test]
     fn unknown_region_is_refused() {
         let e = err_of(&with("regions = [\"eu-west\"]", "regions = [\"mars\"]"));
-        assert!(e.problems[0].message.contains("unknown region \"mars\""), "{e}");
+        assert!(
+            e.problems[0].message.contains("unknown region \"mars\""),
+            "{e}"
+        );
     }
 
     #[test]
     fn duplicate_plan_id_is_refused() {
         let e = err_of(&with("id = \"pro\"", "id = \"free\""));
-        assert!(e.problems.iter().any(|p| p.message.contains("plan id \"free\" is used twice")), "{e}");
+        assert!(
+            e.problems
+                .iter()
+                .any(|p| p.message.contains("plan id \"free\" is used twice")),
+            "{e}"
+        );
     }
 
     #[test]
     fn zero_quota_is_refused() {
         let e = err_of(&with("quota = 10", "quota = 0"));
-        assert!(e.problems[0].message.contains("quota: must be at least 1"), "{e}");
+        assert!(
+            e.problems[0].message.contains("quota: must be at least 1"),
+            "{e}"
+        );
     }
 
     #[test]
     fn enum_default_must_be_allowed() {
         let src = with("default = \"info\"", "default = \"verbose\"");
         let e = err_of(&src);
-        assert!(e.problems[0].message.contains("default must be one of"), "{e}");
-        assert_eq!(e.problems[0].line, Some(line_containing(&src, "\"verbose\"")));
+        assert!(
+            e.problems[0].message.contains("default must be one of"),
+            "{e}"
+        );
+        assert_eq!(
+            e.problems[0].line,
+            Some(line_containing(&src, "\"verbose\""))
+        );
     }
 
     #[test]
     fn integer_default_must_be_in_range() {
-        let e = err_of(&with("max = 1000\ndefault = 100\n", "max = 1000\ndefault = 5\n"));
-        assert!(e.problems[0].message.contains("must be between 10 and 1000"), "{e}");
+        let e = err_of(&with(
+            "max = 1000\ndefault = 100\n",
+            "max = 1000\ndefault = 5\n",
+        ));
+        assert!(
+            e.problems[0]
+                .message
+                .contains("must be between 10 and 1000"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -278,14 +335,27 @@ mod tests {
 
     #[test]
     fn enum_without_allowed_values_is_refused() {
-        let e = err_of(&with("allowed = [\"error\", \"warn\", \"info\", \"debug\"]\n", ""));
-        assert!(e.problems.iter().any(|p| p.message.contains("needs allowed values")), "{e}");
+        let e = err_of(&with(
+            "allowed = [\"error\", \"warn\", \"info\", \"debug\"]\n",
+            "",
+        ));
+        assert!(
+            e.problems
+                .iter()
+                .any(|p| p.message.contains("needs allowed values")),
+            "{e}"
+        );
     }
 
     #[test]
     fn viewer_operations_are_refused() {
         let e = err_of(&with("viewer = []", "viewer = [\"stop\"]"));
-        assert!(e.problems[0].message.contains("viewers may not run operations"), "{e}");
+        assert!(
+            e.problems[0]
+                .message
+                .contains("viewers may not run operations"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -296,7 +366,8 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_at_once() {
-        let src = with("quota = 10", "quota = 0").replacen("regions = [\"eu-west\"]", "regions = []", 1);
+        let src =
+            with("quota = 10", "quota = 0").replacen("regions = [\"eu-west\"]", "regions = []", 1);
         let e = err_of(&src);
         assert_eq!(e.problems.len(), 2, "{e}");
     }
@@ -304,6 +375,10 @@ mod tests {
     #[test]
     fn unreadable_file_is_reported_with_its_path() {
         let e = load(Path::new("/nonexistent/portico.toml")).unwrap_err();
-        assert!(e.to_string().contains("/nonexistent/portico.toml: cannot read the file"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("/nonexistent/portico.toml: cannot read the file"),
+            "{e}"
+        );
     }
 }

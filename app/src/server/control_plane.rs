@@ -25,12 +25,26 @@ pub enum Command {
         resources: Resources,
         parameters: BTreeMap<String, ParamValue>,
     },
-    Stop { instance: InstanceId },
-    Start { instance: InstanceId },
-    Restart { instance: InstanceId },
-    Scale { instance: InstanceId, resources: Resources },
-    UpdateConfig { instance: InstanceId, parameters: BTreeMap<String, ParamValue> },
-    Delete { instance: InstanceId },
+    Stop {
+        instance: InstanceId,
+    },
+    Start {
+        instance: InstanceId,
+    },
+    Restart {
+        instance: InstanceId,
+    },
+    Scale {
+        instance: InstanceId,
+        resources: Resources,
+    },
+    UpdateConfig {
+        instance: InstanceId,
+        parameters: BTreeMap<String, ParamValue>,
+    },
+    Delete {
+        instance: InstanceId,
+    },
 }
 
 /// What a successful command reports back.
@@ -71,7 +85,11 @@ pub struct SimulatedSettings {
 
 impl Default for SimulatedSettings {
     fn default() -> Self {
-        SimulatedSettings { step: Duration::from_secs(3), failure_rate: 0.0, hang: false }
+        SimulatedSettings {
+            step: Duration::from_secs(3),
+            failure_rate: 0.0,
+            hang: false,
+        }
     }
 }
 
@@ -83,7 +101,10 @@ pub struct Simulated {
 
 impl Simulated {
     pub fn new(settings: SimulatedSettings) -> Arc<Self> {
-        Arc::new(Simulated { settings, counter: AtomicU64::new(0) })
+        Arc::new(Simulated {
+            settings,
+            counter: AtomicU64::new(0),
+        })
     }
 
     /// Deterministic spread of failures: the n-th command fails when the running failure
@@ -105,7 +126,9 @@ impl ControlPlane for Simulated {
                 tokio::time::sleep(self.settings.step).await;
             }
             if self.should_fail() {
-                return Err(DriverError::Transient("simulated control plane: step failed".into()));
+                return Err(DriverError::Transient(
+                    "simulated control plane: step failed".into(),
+                ));
             }
             Ok(match command {
                 Command::Provision { name, region, .. } => Applied {
@@ -125,12 +148,18 @@ mod tests {
     use super::*;
 
     fn stop() -> Command {
-        Command::Stop { instance: InstanceId::parse("i-1").unwrap() }
+        Command::Stop {
+            instance: InstanceId::parse("i-1").unwrap(),
+        }
     }
 
     #[tokio::test]
     async fn failure_rate_fails_that_fraction_of_commands() {
-        let sim = Simulated::new(SimulatedSettings { step: Duration::ZERO, failure_rate: 0.25, hang: false });
+        let sim = Simulated::new(SimulatedSettings {
+            step: Duration::ZERO,
+            failure_rate: 0.25,
+            hang: false,
+        });
         let mut failed = 0;
         for _ in 0..100 {
             if sim.execute(&stop()).await.is_err() {
@@ -142,22 +171,36 @@ mod tests {
 
     #[tokio::test]
     async fn provisioning_reports_an_endpoint() {
-        let sim = Simulated::new(SimulatedSettings { step: Duration::ZERO, ..Default::default() });
+        let sim = Simulated::new(SimulatedSettings {
+            step: Duration::ZERO,
+            ..Default::default()
+        });
         let cmd = Command::Provision {
             instance: InstanceId::parse("i-2").unwrap(),
             name: "web".into(),
             environment: "dev".into(),
             region: "eu-west".into(),
-            resources: Resources { replicas: 1, cpu_millicores: 500, memory_mib: 512, storage_gib: 10 },
+            resources: Resources {
+                replicas: 1,
+                cpu_millicores: 500,
+                memory_mib: 512,
+                storage_gib: 10,
+            },
             parameters: BTreeMap::new(),
         };
         let applied = sim.execute(&cmd).await.unwrap();
-        assert_eq!(applied.endpoints.unwrap()[0].url, "https://web.eu-west.acme.example");
+        assert_eq!(
+            applied.endpoints.unwrap()[0].url,
+            "https://web.eu-west.acme.example"
+        );
     }
 
     #[tokio::test]
     async fn a_hanging_control_plane_never_answers() {
-        let sim = Simulated::new(SimulatedSettings { hang: true, ..Default::default() });
+        let sim = Simulated::new(SimulatedSettings {
+            hang: true,
+            ..Default::default()
+        });
         let r = tokio::time::timeout(Duration::from_millis(50), sim.execute(&stop())).await;
         assert!(r.is_err(), "expected no answer");
     }

@@ -12,7 +12,12 @@ pub const DEMO_PASSWORD: &str = "portico-demo";
 
 pub const DEMO_USERS: [(&str, &str, &str, Role); 5] = [
     ("admin@globex.test", "Grace Admin", "globex", Role::Admin),
-    ("ops@globex.test", "Oscar Operator", "globex", Role::Operator),
+    (
+        "ops@globex.test",
+        "Oscar Operator",
+        "globex",
+        Role::Operator,
+    ),
     ("viewer@globex.test", "Vera Viewer", "globex", Role::Viewer),
     ("admin@initech.test", "Ida Admin", "initech", Role::Admin),
     ("admin@umbrella.test", "Uma Admin", "umbrella", Role::Admin),
@@ -26,17 +31,87 @@ const TENANTS: [(&str, &str, &str); 3] = [
 
 /// (tenant, name, environment, region, status, replicas)
 const INSTANCES: [(&str, &str, &str, &str, Status, u32); 11] = [
-    ("globex", "globex-web", "production", "eu-west", Status::Running, 3),
-    ("globex", "globex-api", "production", "us-east", Status::Running, 2),
-    ("globex", "globex-staging", "staging", "eu-west", Status::Stopped, 1),
+    (
+        "globex",
+        "globex-web",
+        "production",
+        "eu-west",
+        Status::Running,
+        3,
+    ),
+    (
+        "globex",
+        "globex-api",
+        "production",
+        "us-east",
+        Status::Running,
+        2,
+    ),
+    (
+        "globex",
+        "globex-staging",
+        "staging",
+        "eu-west",
+        Status::Stopped,
+        1,
+    ),
     ("globex", "globex-dev", "dev", "eu-west", Status::Running, 1),
-    ("globex", "globex-reports", "dev", "us-east", Status::Failed, 1),
-    ("initech", "initech-sandbox", "dev", "eu-west", Status::Running, 1),
-    ("initech", "initech-trial", "dev", "eu-west", Status::Stopped, 1),
-    ("umbrella", "umbrella-core", "production", "eu-west", Status::Running, 6),
-    ("umbrella", "umbrella-lab", "staging", "us-east", Status::Deploying, 3),
-    ("umbrella", "umbrella-research", "dev", "us-east", Status::Running, 2),
-    ("umbrella", "umbrella-archive", "production", "us-east", Status::Stopped, 2),
+    (
+        "globex",
+        "globex-reports",
+        "dev",
+        "us-east",
+        Status::Failed,
+        1,
+    ),
+    (
+        "initech",
+        "initech-sandbox",
+        "dev",
+        "eu-west",
+        Status::Running,
+        1,
+    ),
+    (
+        "initech",
+        "initech-trial",
+        "dev",
+        "eu-west",
+        Status::Stopped,
+        1,
+    ),
+    (
+        "umbrella",
+        "umbrella-core",
+        "production",
+        "eu-west",
+        Status::Running,
+        6,
+    ),
+    (
+        "umbrella",
+        "umbrella-lab",
+        "staging",
+        "us-east",
+        Status::Deploying,
+        3,
+    ),
+    (
+        "umbrella",
+        "umbrella-research",
+        "dev",
+        "us-east",
+        Status::Running,
+        2,
+    ),
+    (
+        "umbrella",
+        "umbrella-archive",
+        "production",
+        "us-east",
+        Status::Stopped,
+        2,
+    ),
 ];
 
 /// Loads the demo data unless a tenant already exists; returns whether it loaded anything.
@@ -45,19 +120,30 @@ pub async fn seed(store: &Store, provider: &ProviderConfig) -> anyhow::Result<bo
         return Ok(false);
     }
     for (id, name, plan) in TENANTS {
-        anyhow::ensure!(provider.plan(plan).is_some(), "the demo needs a plan named {plan}");
-        store.create_tenant(&TenantId::parse(id)?, name, plan).await?;
+        anyhow::ensure!(
+            provider.plan(plan).is_some(),
+            "the demo needs a plan named {plan}"
+        );
+        store
+            .create_tenant(&TenantId::parse(id)?, name, plan)
+            .await?;
     }
     let hash = hash_password(DEMO_PASSWORD.into()).await?;
     for (email, display, tenant, role) in DEMO_USERS {
-        let user = store.create_user(&Email::parse(email)?, display, Some(&hash)).await?;
+        let user = store
+            .create_user(&Email::parse(email)?, display, Some(&hash))
+            .await?;
         store
             .set_membership(&TenantScope::trusted(TenantId::parse(tenant)?), &user, role)
             .await?;
     }
     let now = now_millis();
     for (n, (tenant, name, env, region, status, replicas)) in INSTANCES.into_iter().enumerate() {
-        let plan_id = TENANTS.iter().find(|t| t.0 == tenant).map(|t| t.2).unwrap_or("free");
+        let plan_id = TENANTS
+            .iter()
+            .find(|t| t.0 == tenant)
+            .map(|t| t.2)
+            .unwrap_or("free");
         let plan = provider.plan(plan_id).expect("checked above");
         let r = &plan.resources;
         let parameters: BTreeMap<String, ParamValue> = plan
@@ -93,7 +179,9 @@ pub async fn seed(store: &Store, provider: &ProviderConfig) -> anyhow::Result<bo
             created_at,
             updated_at: created_at + 3_600_000,
         };
-        store.insert_instance(&TenantScope::trusted(record.tenant_id.clone()), &record).await?;
+        store
+            .insert_instance(&TenantScope::trusted(record.tenant_id.clone()), &record)
+            .await?;
     }
     Ok(true)
 }

@@ -60,7 +60,13 @@ impl Worker {
         driver: Arc<dyn ControlPlane>,
         settings: WorkerSettings,
     ) -> Worker {
-        Worker { id: format!("worker-{}", super::store::new_id()), store, provider, driver, settings }
+        Worker {
+            id: format!("worker-{}", super::store::new_id()),
+            store,
+            provider,
+            driver,
+            settings,
+        }
     }
 
     /// Polls until `shutdown` turns true; an operation in progress is finished first.
@@ -82,7 +88,11 @@ impl Worker {
 
     /// Claims and processes one operation; false when none was due.
     pub async fn run_once(&self) -> Result<bool, StoreError> {
-        let Some(op) = self.store.claim_operation(&self.id, now_millis(), ms(self.settings.lease)).await? else {
+        let Some(op) = self
+            .store
+            .claim_operation(&self.id, now_millis(), ms(self.settings.lease))
+            .await?
+        else {
             return Ok(false);
         };
         let span = tracing::info_span!("operation", operation_id = %op.id, tenant = %op.tenant_id,
@@ -95,7 +105,9 @@ impl Worker {
                     tracing::warn!("lease lost while executing; another worker takes over");
                     return Ok(true);
                 }
-                Some(Ok(applied)) => Finish::Succeeded { endpoints: applied.endpoints },
+                Some(Ok(applied)) => Finish::Succeeded {
+                    endpoints: applied.endpoints,
+                },
                 Some(Err(e)) => self.after_failure(&op, e),
             },
         };
@@ -112,8 +124,15 @@ impl Worker {
         match e {
             DriverError::Transient(error) if op.attempts < self.settings.max_attempts => {
                 let factor = 2u32.saturating_pow(op.attempts.saturating_sub(1));
-                let delay = self.settings.base_backoff.saturating_mul(factor).min(self.settings.max_backoff);
-                Finish::Retry { error, not_before: now_millis() + ms(delay) }
+                let delay = self
+                    .settings
+                    .base_backoff
+                    .saturating_mul(factor)
+                    .min(self.settings.max_backoff);
+                Finish::Retry {
+                    error,
+                    not_before: now_millis() + ms(delay),
+                }
             }
             DriverError::Transient(error) => Finish::Failed {
                 error: format!("{error} (gave up after {} attempts)", op.attempts),
@@ -126,7 +145,9 @@ impl Worker {
     async fn recheck(&self, op: &OperationRecord) -> Result<Result<Command, String>, StoreError> {
         let scope = TenantScope::trusted(op.tenant_id.clone());
         let Some(role) = self.store.role_of(&scope, &op.requested_by).await? else {
-            return Ok(Err("the requester is no longer a member of the organisation".into()));
+            return Ok(Err(
+                "the requester is no longer a member of the organisation".into(),
+            ));
         };
         let Some(inst) = self.store.get_instance(&scope, &op.instance_id).await? else {
             return Ok(Err("the instance no longer exists".into()));
@@ -167,11 +188,17 @@ impl Worker {
             OperationRequest::Change(Request::Stop) => Command::Stop { instance: id },
             OperationRequest::Change(Request::Start) => Command::Start { instance: id },
             OperationRequest::Change(Request::Restart) => Command::Restart { instance: id },
-            OperationRequest::Change(Request::Scale { resources }) => Command::Scale { instance: id, resources: *resources },
+            OperationRequest::Change(Request::Scale { resources }) => Command::Scale {
+                instance: id,
+                resources: *resources,
+            },
             OperationRequest::Change(Request::UpdateConfig { changes }) => {
                 let mut parameters = inst.parameters.clone();
                 parameters.extend(changes.clone());
-                Command::UpdateConfig { instance: id, parameters }
+                Command::UpdateConfig {
+                    instance: id,
+                    parameters,
+                }
             }
             OperationRequest::Change(Request::Delete { .. }) => Command::Delete { instance: id },
         }))

@@ -37,7 +37,11 @@ impl TestDb {
                 let url = format!("sqlite://{}", dir.path().join("portico.db").display());
                 let store = Store::connect(&url).await.expect("open sqlite");
                 store.migrate().await.expect("migrate sqlite");
-                TestDb { store, _dir: Some(dir), pg_name: None }
+                TestDb {
+                    store,
+                    _dir: Some(dir),
+                    pg_name: None,
+                }
             }
             Engine::Postgres => {
                 let admin_url = postgres_admin_url();
@@ -53,7 +57,11 @@ impl TestDb {
                 let url = replace_db(&admin_url, &name);
                 let store = Store::connect(&url).await.expect("open postgres");
                 store.migrate().await.expect("migrate postgres");
-                TestDb { store, _dir: None, pg_name: Some(name) }
+                TestDb {
+                    store,
+                    _dir: None,
+                    pg_name: Some(name),
+                }
             }
         }
     }
@@ -61,10 +69,15 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else { return };
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
         // Drop runs outside async; a short-lived runtime on its own thread removes the database.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
                 let admin = sqlx::PgPool::connect(&postgres_admin_url()).await.ok()?;
                 sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -139,7 +152,9 @@ impl TestApp {
     pub async fn spawn_with(engine: Engine, settings: Settings) -> TestApp {
         let db = TestDb::new(engine).await;
         let provider = config::demo();
-        demo::seed(&db.store, &provider).await.expect("seed demo data");
+        demo::seed(&db.store, &provider)
+            .await
+            .expect("seed demo data");
         let state = AppState {
             leptos_options: leptos_options(),
             store: db.store.clone(),
@@ -152,11 +167,22 @@ impl TestApp {
 
     pub async fn send(&self, req: axum::http::Request<axum::body::Body>) -> Reply {
         use tower::ServiceExt;
-        let res = self.router.clone().oneshot(req).await.expect("router is infallible");
+        let res = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("router is infallible");
         let status = res.status().as_u16();
         let headers = res.headers().clone();
-        let bytes = axum::body::to_bytes(res.into_body(), 16 << 20).await.expect("read body");
-        Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+        let bytes = axum::body::to_bytes(res.into_body(), 16 << 20)
+            .await
+            .expect("read body");
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
     }
 
     /// Calls a server function the way the hydrated front end does.
@@ -172,18 +198,25 @@ impl TestApp {
         if let Some(c) = cookie {
             req = req.header("cookie", c);
         }
-        self.send(req.body(axum::body::Body::from(body)).unwrap()).await
+        self.send(req.body(axum::body::Body::from(body)).unwrap())
+            .await
     }
 
     /// Calls a server function whose arguments are JSON-encoded.
-    pub async fn call_json(&self, cookie: Option<&str>, name: &str, body: serde_json::Value) -> Reply {
+    pub async fn call_json(
+        &self,
+        cookie: Option<&str>,
+        name: &str,
+        body: serde_json::Value,
+    ) -> Reply {
         let mut req = axum::http::Request::post(format!("/api/{name}"))
             .header("accept", "application/json")
             .header("content-type", "application/json");
         if let Some(c) = cookie {
             req = req.header("cookie", c);
         }
-        self.send(req.body(axum::body::Body::from(body.to_string())).unwrap()).await
+        self.send(req.body(axum::body::Body::from(body.to_string())).unwrap())
+            .await
     }
 
     /// Requests a page the way a browser navigation does.
@@ -192,21 +225,27 @@ impl TestApp {
         if let Some(c) = cookie {
             req = req.header("cookie", c);
         }
-        self.send(req.body(axum::body::Body::empty()).unwrap()).await
+        self.send(req.body(axum::body::Body::empty()).unwrap())
+            .await
     }
 
     /// Signs in and returns the `name=value` of the session cookie.
     pub async fn sign_in(&self, email: &str, password: &str) -> String {
-        let res = self.call(None, "sign_in", &[("email", email), ("password", password)]).await;
+        let res = self
+            .call(None, "sign_in", &[("email", email), ("password", password)])
+            .await;
         assert_eq!(res.status, 200, "sign-in as {email} failed: {}", res.body);
-        res.session_cookie().expect("sign-in sets the session cookie")
+        res.session_cookie()
+            .expect("sign-in sets the session cookie")
     }
 }
 
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

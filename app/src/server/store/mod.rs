@@ -5,9 +5,13 @@
 //! tenant-owned rows takes a [`TenantScope`], which only a verified session (or an explicitly
 //! trusted caller such as the CLI) can produce.
 
-use crate::domain::{Email, Endpoint, InstanceId, ParamValue, Resources, Role, Status, TenantId, UserId};
+use crate::domain::{
+    Email, Endpoint, InstanceId, ParamValue, Resources, Role, Status, TenantId, UserId,
+};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::Row;
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -147,7 +151,9 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await?;
-            Ok(Store { pool: Pool::Postgres(pool) })
+            Ok(Store {
+                pool: Pool::Postgres(pool),
+            })
         } else {
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -159,7 +165,9 @@ impl Store {
                 .max_connections(8)
                 .connect_with(opts)
                 .await?;
-            Ok(Store { pool: Pool::Sqlite(pool) })
+            Ok(Store {
+                pool: Pool::Sqlite(pool),
+            })
         }
     }
 
@@ -205,15 +213,21 @@ impl Store {
     }
 
     pub async fn tenant_exists(&self, id: &TenantId) -> Result<bool> {
-        let n: i64 = on_pool!(self, |p| sqlx::query_scalar("SELECT COUNT(*) FROM tenant WHERE tenant_id = $1")
-            .bind(id.as_str())
-            .fetch_one(p)
-            .await)?;
+        let n: i64 = on_pool!(self, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tenant WHERE tenant_id = $1"
+        )
+        .bind(id.as_str())
+        .fetch_one(p)
+        .await)?;
         Ok(n > 0)
     }
 
     pub async fn count_tenants(&self) -> Result<i64> {
-        Ok(on_pool!(self, |p| sqlx::query_scalar("SELECT COUNT(*) FROM tenant").fetch_one(p).await)?)
+        Ok(on_pool!(self, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tenant"
+        )
+        .fetch_one(p)
+        .await)?)
     }
 
     pub async fn create_user(
@@ -238,9 +252,15 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn set_membership(&self, scope: &TenantScope, user: &UserId, role: Role) -> Result<()> {
+    pub async fn set_membership(
+        &self,
+        scope: &TenantScope,
+        user: &UserId,
+        role: Role,
+    ) -> Result<()> {
         let now = now_millis();
-        on_pool!(self, |p| sqlx::query(
+        on_pool!(self, |p| {
+            sqlx::query(
             "INSERT INTO membership (tenant_id, user_id, role, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
              ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role, updated_at = excluded.updated_at"
         )
@@ -248,17 +268,22 @@ impl Store {
         .bind(user.as_str())
         .bind(role.as_str())
         .bind(now)
-        .execute(p).await.map(|r| r.rows_affected()))?;
+        .execute(p).await.map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 
     /// A disabled user cannot sign in, and their sessions stop resolving at once.
     pub async fn set_user_disabled(&self, user: &UserId, disabled: bool) -> Result<()> {
-        on_pool!(self, |p| sqlx::query("UPDATE app_user SET disabled = $2, updated_at = $3 WHERE user_id = $1")
-            .bind(user.as_str())
-            .bind(disabled)
-            .bind(now_millis())
-            .execute(p).await.map(|r| r.rows_affected()))?;
+        on_pool!(self, |p| sqlx::query(
+            "UPDATE app_user SET disabled = $2, updated_at = $3 WHERE user_id = $1"
+        )
+        .bind(user.as_str())
+        .bind(disabled)
+        .bind(now_millis())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -283,7 +308,8 @@ impl Store {
 
     /// The tenants a user belongs to, oldest membership first.
     pub async fn memberships(&self, user: &UserId) -> Result<Vec<(TenantId, Role)>> {
-        let rows = on_pool!(self, |p| sqlx::query(
+        let rows = on_pool!(self, |p| {
+            sqlx::query(
             "SELECT tenant_id, role FROM membership WHERE user_id = $1 ORDER BY created_at, tenant_id"
         )
         .bind(user.as_str())
@@ -291,12 +317,14 @@ impl Store {
         .await
         .map(|rows| rows.into_iter().map(|r| -> Result<(TenantId, Role)> {
             Ok((parse_id(r.try_get("tenant_id")?)?, parse_role(r.try_get("role")?)?))
-        }).collect::<Vec<_>>()))?;
+        }).collect::<Vec<_>>())
+        })?;
         rows.into_iter().collect()
     }
 
     pub async fn create_session(&self, s: &NewSession) -> Result<()> {
-        on_pool!(self, |p| sqlx::query(
+        on_pool!(self, |p| {
+            sqlx::query(
             "INSERT INTO session (session_id, user_id, tenant_id, origin, created_at, last_seen_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $5, $6)"
         )
@@ -306,14 +334,21 @@ impl Store {
         .bind(&s.origin)
         .bind(s.now)
         .bind(s.expires_at)
-        .execute(p).await.map(|r| r.rows_affected()))?;
+        .execute(p).await.map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 
     /// Resolves a session that is neither expired nor idle past `idle_cutoff`, whose user is
     /// enabled and still a member of the session's tenant; marks it seen at `now`.
-    pub async fn find_session(&self, session_id: &str, now: i64, idle_cutoff: i64) -> Result<Option<SessionRecord>> {
-        let row = on_pool!(self, |p| sqlx::query(
+    pub async fn find_session(
+        &self,
+        session_id: &str,
+        now: i64,
+        idle_cutoff: i64,
+    ) -> Result<Option<SessionRecord>> {
+        let row = on_pool!(self, |p| {
+            sqlx::query(
             "SELECT s.user_id, u.email, u.display_name, s.tenant_id, t.name AS tenant_name, m.role, \
                     s.created_at, s.last_seen_at, s.expires_at \
              FROM session s \
@@ -339,60 +374,79 @@ impl Store {
                 last_seen_at: r.try_get("last_seen_at")?,
                 expires_at: r.try_get("expires_at")?,
             })
-        })))?;
-        let Some(record) = row.transpose()? else { return Ok(None) };
+        }))
+        })?;
+        let Some(record) = row.transpose()? else {
+            return Ok(None);
+        };
         // Writing on every request would serialise readers on SQLite; a minute of slack is plenty
         // for idle timeouts measured in minutes.
         if now - record.last_seen_at > 60_000 {
-            on_pool!(self, |p| sqlx::query("UPDATE session SET last_seen_at = $2 WHERE session_id = $1")
-                .bind(session_id)
-                .bind(now)
-                .execute(p).await.map(|r| r.rows_affected()))?;
+            on_pool!(self, |p| sqlx::query(
+                "UPDATE session SET last_seen_at = $2 WHERE session_id = $1"
+            )
+            .bind(session_id)
+            .bind(now)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
         }
         Ok(Some(record))
     }
 
     pub async fn delete_session(&self, session_id: &str) -> Result<()> {
-        on_pool!(self, |p| sqlx::query("DELETE FROM session WHERE session_id = $1")
-            .bind(session_id)
-            .execute(p).await.map(|r| r.rows_affected()))?;
+        on_pool!(self, |p| sqlx::query(
+            "DELETE FROM session WHERE session_id = $1"
+        )
+        .bind(session_id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     /// Removes sessions past their absolute expiry or idle cutoff; returns how many.
     pub async fn delete_stale_sessions(&self, now: i64, idle_cutoff: i64) -> Result<u64> {
-        let r = on_pool!(self, |p| sqlx::query("DELETE FROM session WHERE expires_at <= $1 OR last_seen_at <= $2")
-            .bind(now)
-            .bind(idle_cutoff)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let r = on_pool!(self, |p| sqlx::query(
+            "DELETE FROM session WHERE expires_at <= $1 OR last_seen_at <= $2"
+        )
+        .bind(now)
+        .bind(idle_cutoff)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(r)
     }
 
     // ---- tenant-scoped reads and writes ----
 
     pub async fn tenant(&self, scope: &TenantScope) -> Result<TenantRecord> {
-        let row = on_pool!(self, |p| sqlx::query("SELECT tenant_id, name, plan_id FROM tenant WHERE tenant_id = $1")
-            .bind(scope.tenant_id.as_str())
-            .fetch_one(p)
-            .await
-            .map(|r| -> Result<TenantRecord> {
-                Ok(TenantRecord {
-                    id: parse_id(r.try_get("tenant_id")?)?,
-                    name: r.try_get("name")?,
-                    plan_id: r.try_get("plan_id")?,
-                })
-            }))?;
+        let row = on_pool!(self, |p| sqlx::query(
+            "SELECT tenant_id, name, plan_id FROM tenant WHERE tenant_id = $1"
+        )
+        .bind(scope.tenant_id.as_str())
+        .fetch_one(p)
+        .await
+        .map(|r| -> Result<TenantRecord> {
+            Ok(TenantRecord {
+                id: parse_id(r.try_get("tenant_id")?)?,
+                name: r.try_get("name")?,
+                plan_id: r.try_get("plan_id")?,
+            })
+        }))?;
         row
     }
 
     pub async fn insert_instance(&self, scope: &TenantScope, i: &InstanceRecord) -> Result<()> {
         if &i.tenant_id != scope.tenant_id() {
-            return Err(StoreError::Conflict("instance belongs to another tenant".into()));
+            return Err(StoreError::Conflict(
+                "instance belongs to another tenant".into(),
+            ));
         }
-        let params = serde_json::to_string(&i.parameters).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let endpoints = serde_json::to_string(&i.endpoints).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let params =
+            serde_json::to_string(&i.parameters).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let endpoints =
+            serde_json::to_string(&i.endpoints).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         on_pool!(self, |p| sqlx::query(
             "INSERT INTO instance (instance_id, tenant_id, name, plan_id, environment, region, status, status_reason, \
                replicas, cpu_millicores, memory_mib, storage_gib, parameters, endpoints, delete_protected, version, \
@@ -424,18 +478,24 @@ impl Store {
 
     /// The tenant's instances, excluding deleted ones, by name.
     pub async fn list_instances(&self, scope: &TenantScope) -> Result<Vec<InstanceRecord>> {
-        let rows = on_pool!(self, |p| sqlx::query(&format!(
+        let rows = on_pool!(self, |p| {
+            sqlx::query(&format!(
             "SELECT {INSTANCE_COLUMNS} FROM instance WHERE tenant_id = $1 AND status <> 'deleted' ORDER BY name"
         ))
         .bind(scope.tenant_id.as_str())
         .fetch_all(p)
         .await
-        .map(|rows| rows.iter().map(|r| instance_from_row(r)).collect::<Vec<_>>()))?;
+        .map(|rows| rows.iter().map(|r| instance_from_row(r)).collect::<Vec<_>>())
+        })?;
         rows.into_iter().collect()
     }
 
     /// One of the tenant's instances; another tenant's instance is simply not found.
-    pub async fn get_instance(&self, scope: &TenantScope, id: &InstanceId) -> Result<Option<InstanceRecord>> {
+    pub async fn get_instance(
+        &self,
+        scope: &TenantScope,
+        id: &InstanceId,
+    ) -> Result<Option<InstanceRecord>> {
         let row = on_pool!(self, |p| sqlx::query(&format!(
             "SELECT {INSTANCE_COLUMNS} FROM instance WHERE tenant_id = $1 AND instance_id = $2"
         ))
@@ -474,7 +534,8 @@ where
         plan_id: r.try_get("plan_id")?,
         environment: r.try_get("environment")?,
         region: r.try_get("region")?,
-        status: Status::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("unknown status {status}")))?,
+        status: Status::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown status {status}")))?,
         status_reason: r.try_get("status_reason")?,
         resources: Resources {
             replicas: int("replicas")?,
@@ -482,8 +543,10 @@ where
             memory_mib: int("memory_mib")?,
             storage_gib: int("storage_gib")?,
         },
-        parameters: serde_json::from_str(&params).map_err(|e| StoreError::Corrupt(format!("parameters: {e}")))?,
-        endpoints: serde_json::from_str(&endpoints).map_err(|e| StoreError::Corrupt(format!("endpoints: {e}")))?,
+        parameters: serde_json::from_str(&params)
+            .map_err(|e| StoreError::Corrupt(format!("parameters: {e}")))?,
+        endpoints: serde_json::from_str(&endpoints)
+            .map_err(|e| StoreError::Corrupt(format!("endpoints: {e}")))?,
         delete_protected: r.try_get("delete_protected")?,
         version: r.try_get("version")?,
         created_at: r.try_get("created_at")?,

@@ -39,9 +39,14 @@ impl OpState {
         }
     }
     fn parse(s: &str) -> Option<OpState> {
-        [OpState::Queued, OpState::Running, OpState::Succeeded, OpState::Failed]
-            .into_iter()
-            .find(|o| o.as_str() == s)
+        [
+            OpState::Queued,
+            OpState::Running,
+            OpState::Succeeded,
+            OpState::Failed,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
     }
 }
 
@@ -73,20 +78,30 @@ impl OperationRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Submitted {
     /// A new operation was queued.
-    New { operation_id: String, instance_id: InstanceId },
+    New {
+        operation_id: String,
+        instance_id: InstanceId,
+    },
     /// The idempotency key was seen before with the same request: the first answer again.
-    Repeated { operation_id: String, instance_id: InstanceId },
+    Repeated {
+        operation_id: String,
+        instance_id: InstanceId,
+    },
 }
 
 impl Submitted {
     pub fn operation_id(&self) -> &str {
         match self {
-            Submitted::New { operation_id, .. } | Submitted::Repeated { operation_id, .. } => operation_id,
+            Submitted::New { operation_id, .. } | Submitted::Repeated { operation_id, .. } => {
+                operation_id
+            }
         }
     }
     pub fn instance_id(&self) -> &InstanceId {
         match self {
-            Submitted::New { instance_id, .. } | Submitted::Repeated { instance_id, .. } => instance_id,
+            Submitted::New { instance_id, .. } | Submitted::Repeated { instance_id, .. } => {
+                instance_id
+            }
         }
     }
 }
@@ -112,12 +127,21 @@ impl From<sqlx::Error> for SubmitError {
 /// How a claimed operation ends (or goes back to the queue).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finish {
-    Succeeded { endpoints: Option<Vec<Endpoint>> },
+    Succeeded {
+        endpoints: Option<Vec<Endpoint>>,
+    },
     /// Try again no earlier than `not_before`.
-    Retry { error: String, not_before: i64 },
-    Failed { error: String },
+    Retry {
+        error: String,
+        not_before: i64,
+    },
+    Failed {
+        error: String,
+    },
     /// The policy refused it at execution time.
-    Denied { reason: String },
+    Denied {
+        reason: String,
+    },
 }
 
 /// One line of the audit log.
@@ -170,12 +194,16 @@ where
         id: r.try_get("operation_id")?,
         tenant_id: parse_id(r.try_get("tenant_id")?)?,
         instance_id: parse_id(r.try_get("instance_id")?)?,
-        request: serde_json::from_str(&request).map_err(|e| StoreError::Corrupt(format!("request: {e}")))?,
-        state: OpState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("state {state}")))?,
+        request: serde_json::from_str(&request)
+            .map_err(|e| StoreError::Corrupt(format!("request: {e}")))?,
+        state: OpState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("state {state}")))?,
         requested_by: parse_id(r.try_get("requested_by")?)?,
-        requested_role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
+        requested_role: Role::parse(&role)
+            .ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
         request_id: r.try_get("request_id")?,
-        previous_status: Status::parse(&prev).ok_or_else(|| StoreError::Corrupt(format!("status {prev}")))?,
+        previous_status: Status::parse(&prev)
+            .ok_or_else(|| StoreError::Corrupt(format!("status {prev}")))?,
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
         lease_owner: r.try_get("lease_owner")?,
         last_error: r.try_get("last_error")?,
@@ -276,7 +304,12 @@ impl Store {
     }
 
     /// The tenant's audit log, newest first.
-    pub async fn list_audit(&self, scope: &TenantScope, f: &AuditFilter, limit: i64) -> Result<Vec<AuditEvent>> {
+    pub async fn list_audit(
+        &self,
+        scope: &TenantScope,
+        f: &AuditFilter,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>> {
         let rows = on_pool!(self, |p| sqlx::query(
             "SELECT * FROM audit_event WHERE tenant_id = $1 \
                AND ($2 IS NULL OR instance_id = $2) AND ($3 IS NULL OR operation = $3) \
@@ -307,7 +340,11 @@ impl Store {
         Ok(role.as_deref().and_then(Role::parse))
     }
 
-    pub async fn get_operation(&self, scope: &TenantScope, id: &str) -> Result<Option<OperationRecord>> {
+    pub async fn get_operation(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+    ) -> Result<Option<OperationRecord>> {
         let row = on_pool!(self, |p| sqlx::query(&format!(
             "SELECT {OP_COLUMNS} FROM operation WHERE tenant_id = $1 AND operation_id = $2"
         ))
@@ -320,7 +357,11 @@ impl Store {
     }
 
     /// The newest operation on an instance.
-    pub async fn latest_operation(&self, scope: &TenantScope, instance: &InstanceId) -> Result<Option<OperationRecord>> {
+    pub async fn latest_operation(
+        &self,
+        scope: &TenantScope,
+        instance: &InstanceId,
+    ) -> Result<Option<OperationRecord>> {
         let row = on_pool!(self, |p| sqlx::query(&format!(
             "SELECT {OP_COLUMNS} FROM operation WHERE tenant_id = $1 AND instance_id = $2 \
              ORDER BY created_at DESC, operation_id DESC LIMIT 1"
@@ -348,7 +389,8 @@ impl Store {
         decide: impl FnOnce(&InstanceRecord, bool) -> std::result::Result<(), Denial>,
     ) -> std::result::Result<Submitted, SubmitError> {
         let tenant = scope.tenant_id().as_str();
-        let request_json = serde_json::to_string(request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let request_json =
+            serde_json::to_string(request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let op = request.operation();
         let now = now_millis();
         let operation_id = new_id();
@@ -435,7 +477,8 @@ impl Store {
             }
             .await
         });
-        self.audit_denial(scope, actor, Some(instance_id), op, &redacted, &outcome).await?;
+        self.audit_denial(scope, actor, Some(instance_id), op, &redacted, &outcome)
+            .await?;
         outcome
     }
 
@@ -454,11 +497,14 @@ impl Store {
         decide: impl FnOnce(u32) -> std::result::Result<(), Denial>,
     ) -> std::result::Result<Submitted, SubmitError> {
         let tenant = scope.tenant_id().as_str();
-        let request_json = serde_json::to_string(request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let request_json =
+            serde_json::to_string(request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let now = now_millis();
         let operation_id = new_id();
-        let params = serde_json::to_string(&instance.parameters).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let endpoints = serde_json::to_string(&instance.endpoints).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let params = serde_json::to_string(&instance.parameters)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let endpoints = serde_json::to_string(&instance.endpoints)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let outcome: std::result::Result<Submitted, SubmitError> = on_pool!(self, |p| {
             async {
                 let mut tx = p.begin().await?;
@@ -542,7 +588,8 @@ impl Store {
             }
             .await
         });
-        self.audit_denial(scope, actor, None, Operation::Create, &redacted, &outcome).await?;
+        self.audit_denial(scope, actor, None, Operation::Create, &redacted, &outcome)
+            .await?;
         outcome
     }
 
@@ -560,14 +607,27 @@ impl Store {
             Err(SubmitError::KeyReused) => SubmitError::KeyReused.to_string(),
             _ => return Ok(()),
         };
-        let mut event = AuditEvent::by(scope, actor, None, op, redacted.to_owned(), "denied", Some(reason));
+        let mut event = AuditEvent::by(
+            scope,
+            actor,
+            None,
+            op,
+            redacted.to_owned(),
+            "denied",
+            Some(reason),
+        );
         event.instance_id = instance.map(|i| i.to_string());
         self.record_audit(&event).await
     }
 
     /// Claims the oldest runnable operation: queued and due, or running under an expired lease
     /// (its worker died). Atomic on both engines; PostgreSQL workers skip rows others hold.
-    pub async fn claim_operation(&self, worker: &str, now: i64, lease_ms: i64) -> Result<Option<OperationRecord>> {
+    pub async fn claim_operation(
+        &self,
+        worker: &str,
+        now: i64,
+        lease_ms: i64,
+    ) -> Result<Option<OperationRecord>> {
         let lock = match self.pool {
             Pool::Postgres(_) => "FOR UPDATE SKIP LOCKED",
             Pool::Sqlite(_) => "",
@@ -592,7 +652,8 @@ impl Store {
 
     /// Extends a lease the worker still holds; false when it has lost it.
     pub async fn renew_lease(&self, operation_id: &str, worker: &str, until: i64) -> Result<bool> {
-        let n = on_pool!(self, |p| sqlx::query(
+        let n = on_pool!(self, |p| {
+            sqlx::query(
             "UPDATE operation SET lease_expires_at = $3 WHERE operation_id = $1 AND lease_owner = $2 AND state = 'running'"
         )
         .bind(operation_id)
@@ -600,18 +661,26 @@ impl Store {
         .bind(until)
         .execute(p)
         .await
-        .map(|r| r.rows_affected()))?;
+        .map(|r| r.rows_affected())
+        })?;
         Ok(n == 1)
     }
 
     /// Records how a claimed operation ended, fenced by the lease: a worker that lost its lease
     /// changes nothing (returns false), so each operation completes exactly once.
-    pub async fn finish_operation(&self, op: &OperationRecord, worker: &str, finish: &Finish) -> Result<bool> {
+    pub async fn finish_operation(
+        &self,
+        op: &OperationRecord,
+        worker: &str,
+        finish: &Finish,
+    ) -> Result<bool> {
         let now = now_millis();
         let t = transition(op.operation());
         let (state, error, not_before) = match finish {
             Finish::Succeeded { .. } => (OpState::Succeeded, None, 0),
-            Finish::Retry { error, not_before } => (OpState::Queued, Some(error.clone()), *not_before),
+            Finish::Retry { error, not_before } => {
+                (OpState::Queued, Some(error.clone()), *not_before)
+            }
             Finish::Failed { error } => (OpState::Failed, Some(error.clone()), 0),
             Finish::Denied { reason } => (OpState::Failed, Some(reason.clone()), 0),
         };

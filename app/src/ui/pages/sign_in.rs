@@ -5,7 +5,13 @@ use leptos_meta::Title;
 #[component]
 pub fn SignIn() -> impl IntoView {
     let action = ServerAction::<SignInFn>::new();
-    let error = move || action.value().get().and_then(Result::err).map(|e| e.to_string());
+    let error = move || {
+        action
+            .value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| e.to_string())
+    };
     view! {
         <Title text="Sign in · Portico"/>
         <main id="main" class="sign-in">
