@@ -51,7 +51,11 @@ select_toolchain() {
     apt_install rustc-web cargo-web rust-web-src lld-22
     PATH="$TOOLS/bin:$TOOLS/npm/node_modules/.bin:/usr/bin:$PATH"
     export RUSTC_BOOTSTRAP=1
-    LEPTOS_LIB_ARGS=(--lib-cargo-args=-Zbuild-std=std,panic_abort)
+    # Since std is built from source anyway, build it for size: panics abort without
+    # formatting a message, and std picks its smaller implementations.
+    export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort"
+    LEPTOS_LIB_ARGS=(--lib-cargo-args=-Zbuild-std=std,panic_abort
+      --lib-cargo-args=-Zbuild-std-features=optimize_for_size)
     say "toolchain: $(rustc --version) (Debian rustc-web, wasm std built from source)"
   fi
   export PATH

@@ -64,7 +64,12 @@ pub async fn session() -> Result<(AppState, Session), AppError> {
     let state = state()?;
     let parts = use_context::<Parts>().ok_or_else(|| internal(&"request parts missing"))?;
     match auth::current_session(&state, &parts.headers).await? {
-        Some(s) => Ok((state, s)),
+        Some(s) => {
+            let span = tracing::Span::current();
+            span.record("tenant", s.record.tenant_id.as_str());
+            span.record("user", s.record.user_id.as_str());
+            Ok((state, s))
+        }
         None => Err(AppError::Unauthenticated),
     }
 }

@@ -1,36 +1,37 @@
 //! Server functions: thin. Session -> tenant scope -> store -> typed error.
 
+mod codec;
 mod error;
+pub use codec::JsonText;
 pub use error::AppError;
 
 use crate::domain::policy::{CreateRequest, Request};
 use crate::domain::{AuditEntry, InstanceDetail, InstanceSummary, Me, OperationStatus};
 use leptos::prelude::*;
-use leptos::server_fn::codec::Json;
 
 #[cfg(feature = "ssr")]
 pub(crate) mod imp;
 
 /// Signs in with email and password; on success sets the session cookie and goes to the list.
-#[server(endpoint = "sign_in")]
+#[server(endpoint = "sign_in", output = JsonText)]
 pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     imp::respond(imp::sign_in(email, password).await)
 }
 
 /// Ends the session on the server and clears the cookie.
-#[server(endpoint = "sign_out")]
+#[server(endpoint = "sign_out", output = JsonText)]
 pub async fn sign_out() -> Result<(), AppError> {
     imp::respond(imp::sign_out().await)
 }
 
 /// The signed-in user and their tenant.
-#[server(endpoint = "current_user")]
+#[server(endpoint = "current_user", output = JsonText)]
 pub async fn current_user() -> Result<Me, AppError> {
     imp::respond(imp::current_user().await)
 }
 
 /// The tenant's instances matching the filters (blank means any).
-#[server(endpoint = "list_instances")]
+#[server(endpoint = "list_instances", output = JsonText)]
 pub async fn list_instances(
     environment: String,
     status: String,
@@ -40,14 +41,14 @@ pub async fn list_instances(
 }
 
 /// One of the tenant's instances; any other id is not found.
-#[server(endpoint = "get_instance")]
+#[server(endpoint = "get_instance", output = JsonText)]
 pub async fn get_instance(id: String) -> Result<InstanceDetail, AppError> {
     imp::respond(imp::get_instance(id).await)
 }
 
 /// Asks for a lifecycle operation on one of the tenant's instances. Returns at once with the
 /// queued operation; the same `idempotency_key` with the same request returns the first answer.
-#[server(endpoint = "request_operation", input = Json)]
+#[server(endpoint = "request_operation", input = JsonText, output = JsonText)]
 pub async fn request_operation(
     instance_id: String,
     request: Request,
@@ -57,7 +58,7 @@ pub async fn request_operation(
 }
 
 /// Asks for a new instance on the tenant's plan.
-#[server(endpoint = "create_instance", input = Json)]
+#[server(endpoint = "create_instance", input = JsonText, output = JsonText)]
 pub async fn create_instance(
     request: CreateRequest,
     idempotency_key: String,
@@ -66,14 +67,14 @@ pub async fn create_instance(
 }
 
 /// Where an operation stands.
-#[server(endpoint = "operation_status")]
+#[server(endpoint = "operation_status", output = JsonText)]
 pub async fn get_operation_status(operation_id: String) -> Result<OperationStatus, AppError> {
     imp::respond(imp::operation_status(operation_id).await)
 }
 
 /// The tenant's audit log, newest first, filtered (blank means any). Admins and operators may
 /// read it; viewers only when the provider configuration allows. It cannot be changed.
-#[server(endpoint = "audit_log")]
+#[server(endpoint = "audit_log", output = JsonText)]
 pub async fn audit_log(
     instance_id: String,
     operation: String,

@@ -93,7 +93,7 @@ const INSTANCES: [(&str, &str, &str, &str, Status, u32); 11] = [
         "umbrella-lab",
         "staging",
         "us-east",
-        Status::Deploying,
+        Status::Running,
         3,
     ),
     (

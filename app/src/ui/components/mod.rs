@@ -14,6 +14,8 @@ pub fn Shell(children: ChildrenFn) -> impl IntoView {
             {move || Suspend::new(async move {
                 match me.await {
                     Ok(me) => {
+                        // Pages inside the frame read the signed-in user from context.
+                        provide_context(me.clone());
                         view! {
                             <Header me/>
                             <main id="main" class="page">{children.read_value()()}</main>
@@ -76,4 +78,17 @@ pub fn set_http_status(code: u16) {
     }
     #[cfg(not(feature = "ssr"))]
     let _ = code;
+}
+
+/// A definition list of label/value pairs. One generic shape for every fact list keeps the
+/// browser bundle small.
+pub fn facts(class: &'static str, items: Vec<(&'static str, String)>) -> impl IntoView {
+    view! {
+        <dl class=class>
+            {items
+                .into_iter()
+                .map(|(label, value)| view! { <div><dt>{label}</dt><dd>{value}</dd></div> })
+                .collect_view()}
+        </dl>
+    }
 }

@@ -1,6 +1,6 @@
 use crate::api::{get_instance, AppError};
 use crate::domain::InstanceDetail;
-use crate::ui::components::{set_http_status, ErrorBox, Shell, StatusBadge};
+use crate::ui::components::{facts, set_http_status, ErrorBox, Shell, StatusBadge};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -58,22 +58,22 @@ fn Detail(i: InstanceDetail) -> impl IntoView {
         {i.status_reason.clone().map(|why| view! { <p class="status-reason">{why}</p> })}
         <section aria-labelledby="overview">
             <h2 id="overview">"Overview"</h2>
-            <dl class="facts wide">
-                <div><dt>"Plan"</dt><dd>{i.plan_name.clone()}</dd></div>
-                <div><dt>"Environment"</dt><dd>{i.environment_name.clone()}</dd></div>
-                <div><dt>"Region"</dt><dd>{i.region_name.clone()}</dd></div>
-                <div><dt>"Created"</dt><dd>{i.created_at.clone()}</dd></div>
-                <div><dt>"Updated"</dt><dd>{i.updated_at.clone()}</dd></div>
-            </dl>
+            {facts("facts wide", vec![
+                ("Plan", i.plan_name.clone()),
+                ("Environment", i.environment_name.clone()),
+                ("Region", i.region_name.clone()),
+                ("Created", i.created_at.clone()),
+                ("Updated", i.updated_at.clone()),
+            ])}
         </section>
         <section aria-labelledby="resources">
             <h2 id="resources">"Resources"</h2>
-            <dl class="facts wide">
-                <div><dt>"Replicas"</dt><dd>{r.replicas}</dd></div>
-                <div><dt>"CPU"</dt><dd>{format!("{} mCPU", r.cpu_millicores)}</dd></div>
-                <div><dt>"Memory"</dt><dd>{format!("{} MiB", r.memory_mib)}</dd></div>
-                <div><dt>"Storage"</dt><dd>{format!("{} GiB", r.storage_gib)}</dd></div>
-            </dl>
+            {facts("facts wide", vec![
+                ("Replicas", r.replicas.to_string()),
+                ("CPU", format!("{} mCPU", r.cpu_millicores)),
+                ("Memory", format!("{} MiB", r.memory_mib)),
+                ("Storage", format!("{} GiB", r.storage_gib)),
+            ])}
         </section>
         <section aria-labelledby="configuration">
             <h2 id="configuration">"Configuration"</h2>

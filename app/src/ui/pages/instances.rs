@@ -1,9 +1,9 @@
 use crate::api::list_instances;
-use crate::domain::Status;
-use crate::ui::components::{ErrorBox, Shell, StatusBadge};
+use crate::domain::{Me, Status};
+use crate::ui::components::{facts, ErrorBox, Shell, StatusBadge};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::{Form, A};
+use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
 #[component]
@@ -22,29 +22,26 @@ fn Instances() -> impl IntoView {
     let get = move |k: &str| query.read().get(k).unwrap_or_default();
     let filters = move || (get("environment"), get("status"), get("q"));
     let data = Resource::new(filters, |(e, s, q)| list_instances(e, s, q));
-    let envs = Resource::new(|| (), |_| crate::api::current_user());
 
     view! {
         <h1>"Instances"</h1>
-        <Form method="GET" action="/instances" attr:class="filters">
+        <form method="get" action="/instances" class="filters">
             <label>
                 <span>"Environment"</span>
                 <select name="environment">
                     <option value="">"All environments"</option>
-                    <Suspense>
-                        {move || Suspend::new(async move {
-                            let selected = get("environment");
-                            envs.await
-                                .map(|me| me.environments)
-                                .unwrap_or_default()
-                                .into_iter()
-                                .map(|(id, name)| {
-                                    let sel = id == selected;
-                                    view! { <option value=id selected=sel>{name}</option> }
-                                })
-                                .collect_view()
-                        })}
-                    </Suspense>
+                    {move || {
+                        let selected = get("environment");
+                        use_context::<Me>()
+                            .map(|me| me.environments)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|(id, name)| {
+                                let sel = id == selected;
+                                view! { <option value=id selected=sel>{name}</option> }
+                            })
+                            .collect_view()
+                    }}
                 </select>
             </label>
             <label>
@@ -69,8 +66,8 @@ fn Instances() -> impl IntoView {
                 <input type="search" name="q" placeholder="Instance name" prop:value=move || get("q")/>
             </label>
             <button type="submit">"Apply"</button>
-        </Form>
-        <Transition fallback=|| view! { <p class="loading">"Loading instances…"</p> }>
+        </form>
+        <Suspense fallback=|| view! { <p class="loading">"Loading instances…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
@@ -92,13 +89,13 @@ fn Instances() -> impl IntoView {
                                                     </A>
                                                     <StatusBadge status=i.status/>
                                                 </div>
-                                                <dl class="facts">
-                                                    <div><dt>"Environment"</dt><dd>{i.environment_name.clone()}</dd></div>
-                                                    <div><dt>"Plan"</dt><dd>{i.plan_name.clone()}</dd></div>
-                                                    <div><dt>"Region"</dt><dd>{i.region.clone()}</dd></div>
-                                                    <div><dt>"Replicas"</dt><dd>{i.replicas}</dd></div>
-                                                    <div><dt>"Updated"</dt><dd>{i.updated_at.clone()}</dd></div>
-                                                </dl>
+                                                {facts("facts", vec![
+                                                    ("Environment", i.environment_name.clone()),
+                                                    ("Plan", i.plan_name.clone()),
+                                                    ("Region", i.region.clone()),
+                                                    ("Replicas", i.replicas.to_string()),
+                                                    ("Updated", i.updated_at.clone()),
+                                                ])}
                                             </li>
                                         }
                                     })
@@ -109,6 +106,6 @@ fn Instances() -> impl IntoView {
                     }
                 }
             })}
-        </Transition>
+        </Suspense>
     }
 }
