@@ -301,7 +301,72 @@ async fn sign_in_page_has_labelled_fields(engine: Engine) {
     assert!(res.header("x-request-id").is_some());
 }
 
+async fn detail_says_which_actions_the_policy_allows_and_why_not(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let scope = TenantScope::trusted(TenantId::parse("globex").unwrap());
+    let web = app
+        .db
+        .store
+        .list_instances(&scope)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i.name == "globex-web")
+        .unwrap();
+    let actions = |body: serde_json::Value| -> Vec<(String, Option<String>)> {
+        body["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["operation"].as_str().unwrap().to_owned(),
+                    a["reason"].as_str().map(str::to_owned),
+                )
+            })
+            .collect()
+    };
+    let ops = app.sign_in("ops@globex.test", PW).await;
+    let got = actions(
+        app.call(Some(&ops), "get_instance", &[("id", web.id.as_str())])
+            .await
+            .json(),
+    );
+    let allowed: Vec<&str> = got
+        .iter()
+        .filter(|a| a.1.is_none())
+        .map(|a| a.0.as_str())
+        .collect();
+    assert_eq!(allowed, ["stop", "restart", "scale", "update-config"]);
+    let reason = |op: &str| got.iter().find(|a| a.0 == op).unwrap().1.clone().unwrap();
+    assert_eq!(
+        reason("start"),
+        "Cannot start while the instance is running."
+    );
+    assert_eq!(reason("delete"), "The Pro plan does not include delete.");
+
+    let viewer = app.sign_in("viewer@globex.test", PW).await;
+    let got = actions(
+        app.call(Some(&viewer), "get_instance", &[("id", web.id.as_str())])
+            .await
+            .json(),
+    );
+    assert_eq!(got.len(), 6);
+    assert!(
+        got.iter().all(|a| a.1.is_some()),
+        "a viewer may do nothing: {got:?}"
+    );
+    assert!(got
+        .iter()
+        .any(|a| a.1.as_deref() == Some("Your role (viewer) may not stop.")));
+    let page = app
+        .page(Some(&viewer), &format!("/instances/{}", web.id))
+        .await;
+    assert!(page.body.contains("Your role (viewer) may not restart."));
+}
+
 on_both_engines!(
+    detail_says_which_actions_the_policy_allows_and_why_not,
     sign_in_sets_a_hardened_session_cookie,
     wrong_password_is_refused_without_a_session,
     malformed_email_is_refused_with_the_field_named,

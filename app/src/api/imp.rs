@@ -2,14 +2,14 @@
 
 use super::AppError;
 use crate::domain::policy::{self, CreateRequest, InstanceFacts, OperationRequest, Request};
-use crate::domain::{AuditEntry, OperationStatus, ParamValue, Plan};
+use crate::domain::{ActionState, AuditEntry, Operation, OperationStatus, ParamValue, Plan, Role};
 use crate::domain::{
     Email, InstanceDetail, InstanceFilter, InstanceId, InstanceSummary, Me, ParamEntry,
 };
 use crate::server::auth::{self, Session, SignInError};
 use crate::server::state::AppState;
 use crate::server::store::ops::{
-    Actor, AuditEvent, AuditFilter, OperationRecord, SubmitError, Submitted,
+    Actor, AuditEvent, AuditFilter, OpState, OperationRecord, SubmitError, Submitted,
 };
 use crate::server::store::{new_id, InstanceRecord, StoreError, TenantScope};
 use http::header::SET_COOKIE;
@@ -155,12 +155,18 @@ pub async fn get_instance(id: String) -> Result<InstanceDetail, AppError> {
     let Ok(id) = InstanceId::parse(&id) else {
         return Err(AppError::NotFound);
     };
+    let scope = s.scope();
     let i = state
         .store
-        .get_instance(&s.scope(), &id)
+        .get_instance(&scope, &id)
         .await?
         .ok_or(AppError::NotFound)?;
-    Ok(detail(&state, &i))
+    let in_flight = state
+        .store
+        .latest_operation(&scope, &id)
+        .await?
+        .is_some_and(|op| matches!(op.state, OpState::Queued | OpState::Running));
+    Ok(detail(&state, &i, s.role(), in_flight))
 }
 
 fn summary(state: &AppState, i: &InstanceRecord) -> InstanceSummary {
@@ -180,7 +186,7 @@ fn summary(state: &AppState, i: &InstanceRecord) -> InstanceSummary {
     }
 }
 
-fn detail(state: &AppState, i: &InstanceRecord) -> InstanceDetail {
+fn detail(state: &AppState, i: &InstanceRecord, role: Role, in_flight: bool) -> InstanceDetail {
     let p = &state.provider;
     let plan = p.plan(&i.plan_id);
     let parameters = i
@@ -214,10 +220,57 @@ fn detail(state: &AppState, i: &InstanceRecord) -> InstanceDetail {
         resources: i.resources,
         parameters,
         endpoints: i.endpoints.clone(),
-        enabled_operations: plan.map(|pl| pl.operations.clone()).unwrap_or_default(),
+        actions: plan
+            .map(|pl| actions(state, i, pl, role, in_flight))
+            .unwrap_or_default(),
         created_at: timestamp(i.created_at),
         updated_at: timestamp(i.updated_at),
     }
+}
+
+/// Each lifecycle action on an existing instance, as the policy decides it for this user now.
+fn actions(
+    state: &AppState,
+    i: &InstanceRecord,
+    plan: &Plan,
+    role: Role,
+    in_flight: bool,
+) -> Vec<ActionState> {
+    let facts = InstanceFacts {
+        name: &i.name,
+        status: i.status,
+        plan,
+        resources: i.resources,
+        parameters: &i.parameters,
+        delete_protected: i.delete_protected,
+        operation_in_flight: in_flight,
+    };
+    let mut out: Vec<ActionState> = [
+        Operation::Start,
+        Operation::Stop,
+        Operation::Restart,
+        Operation::Scale,
+        Operation::UpdateConfig,
+        Operation::Delete,
+    ]
+    .into_iter()
+    .map(|op| ActionState {
+        operation: op,
+        reason: policy::availability(&state.provider.roles, role, op, &facts)
+            .err()
+            .map(|d| d.to_string()),
+    })
+    .collect();
+    // Delete-protection is known before anyone types a name; say so up front.
+    if let Some(delete) = out
+        .iter_mut()
+        .find(|a| a.operation == Operation::Delete && a.allowed())
+    {
+        if i.delete_protected {
+            delete.reason = Some(policy::Denial::DeleteProtected.to_string());
+        }
+    }
+    out
 }
 
 /// `2026-11-26 14:10 UTC`

@@ -55,9 +55,36 @@ pub struct InstanceDetail {
     pub resources: Resources,
     pub parameters: Vec<ParamEntry>,
     pub endpoints: Vec<Endpoint>,
-    pub enabled_operations: Vec<Operation>,
+    /// What the signed-in user may do to this instance now, as the policy decides, and why not.
+    pub actions: Vec<ActionState>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// One lifecycle action on an instance: allowed, or the reason it is not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionState {
+    pub operation: Operation,
+    pub reason: Option<String>,
+}
+
+impl ActionState {
+    pub fn allowed(&self) -> bool {
+        self.reason.is_none()
+    }
+
+    /// A label a person reads, e.g. "Update configuration".
+    pub fn label(&self) -> &'static str {
+        match self.operation {
+            Operation::Create => "Create",
+            Operation::Stop => "Stop",
+            Operation::Start => "Start",
+            Operation::Restart => "Restart",
+            Operation::Scale => "Scale",
+            Operation::UpdateConfig => "Update configuration",
+            Operation::Delete => "Delete",
+        }
+    }
 }
 
 /// Filters of the instance list; every field optional, all must match.

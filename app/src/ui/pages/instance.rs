@@ -66,6 +66,25 @@ fn Detail(i: InstanceDetail) -> impl IntoView {
                 ("Updated", i.updated_at.clone()),
             ])}
         </section>
+        <section aria-labelledby="actions">
+            <h2 id="actions">"What you can do"</h2>
+            <ul class="actions" aria-label="Actions">
+                {i.actions
+                    .iter()
+                    .map(|a| {
+                        let state = if a.allowed() { "allowed" } else { "denied" };
+                        view! {
+                            <li class=format!("action {state}")>
+                                <span class="action-name">{a.label()}</span>
+                                <span class="action-why">
+                                    {a.reason.clone().unwrap_or_else(|| "Available".into())}
+                                </span>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
+        </section>
         <section aria-labelledby="resources">
             <h2 id="resources">"Resources"</h2>
             {facts("facts wide", vec![
