@@ -6,7 +6,7 @@
 //! PostgreSQL is taken from PORTICO_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 //! a throw-away database is created and dropped.
 
-use app::domain::policy::{self, InstanceFacts, OperationRequest, Request};
+use app::domain::policy::{self, OperationRequest, Request};
 use app::domain::{Email, Endpoint, InstanceId, Resources, Role, Status, TenantId};
 use app::server::config;
 use app::server::control_plane::{Simulated, SimulatedSettings};
@@ -140,15 +140,7 @@ async fn bench(engine: &str, store: Store) -> anyhow::Result<()> {
                 "{}".into(),
                 Some(&format!("bench-{n}")),
                 |inst, in_flight| {
-                    let facts = InstanceFacts {
-                        name: &inst.name,
-                        status: inst.status,
-                        plan: &plan,
-                        resources: inst.resources,
-                        parameters: &inst.parameters,
-                        delete_protected: inst.delete_protected,
-                        operation_in_flight: in_flight,
-                    };
+                    let facts = inst.facts(&plan, in_flight);
                     policy::check(&provider.roles, Role::Admin, &facts, &Request::Restart)
                 },
             )

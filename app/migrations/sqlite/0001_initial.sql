@@ -88,8 +88,10 @@ CREATE TABLE operation (
 CREATE INDEX operation_instance_idx ON operation (instance_id);
 CREATE INDEX operation_claim_idx ON operation (state, not_before, created_at);
 
+-- audit_seq orders events written within the same millisecond.
 CREATE TABLE audit_event (
-    audit_event_id  TEXT PRIMARY KEY,
+    audit_seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    audit_event_id  TEXT NOT NULL UNIQUE,
     tenant_id       TEXT NOT NULL REFERENCES tenant (tenant_id) ON DELETE CASCADE,
     user_id         TEXT,
     actor_email     TEXT,

@@ -1,7 +1,7 @@
 //! Server side of the server functions.
 
 use super::AppError;
-use crate::domain::policy::{self, CreateRequest, InstanceFacts, OperationRequest, Request};
+use crate::domain::policy::{self, CreateRequest, OperationRequest, Request};
 use crate::domain::{ActionState, AuditEntry, Operation, OperationStatus, ParamValue, Plan, Role};
 use crate::domain::{
     Email, InstanceDetail, InstanceFilter, InstanceId, InstanceSummary, Me, ParamEntry,
@@ -236,15 +236,7 @@ fn actions(
     role: Role,
     in_flight: bool,
 ) -> Vec<ActionState> {
-    let facts = InstanceFacts {
-        name: &i.name,
-        status: i.status,
-        plan,
-        resources: i.resources,
-        parameters: &i.parameters,
-        delete_protected: i.delete_protected,
-        operation_in_flight: in_flight,
-    };
+    let facts = i.facts(plan, in_flight);
     let mut out: Vec<ActionState> = [
         Operation::Start,
         Operation::Stop,
@@ -423,15 +415,7 @@ pub async fn request_operation(
                         plan: inst.plan_id.clone(),
                     });
                 };
-                let facts = InstanceFacts {
-                    name: &inst.name,
-                    status: inst.status,
-                    plan,
-                    resources: inst.resources,
-                    parameters: &inst.parameters,
-                    delete_protected: inst.delete_protected,
-                    operation_in_flight: in_flight,
-                };
+                let facts = inst.facts(plan, in_flight);
                 policy::check(roles, role, &facts, &request)
             },
         )

@@ -160,15 +160,10 @@ impl Worker {
         let decision = match &op.request {
             OperationRequest::Create(_) => policy::permitted(roles, role, Operation::Create, plan),
             OperationRequest::Change(req) => {
+                // Judge against the status the request started from, without itself in flight.
                 let facts = InstanceFacts {
-                    name: &inst.name,
-                    // Judge against the status the request started from, without itself in flight.
                     status: op.previous_status,
-                    plan,
-                    resources: inst.resources,
-                    parameters: &inst.parameters,
-                    delete_protected: inst.delete_protected,
-                    operation_in_flight: false,
+                    ..inst.facts(plan, false)
                 };
                 policy::check(roles, role, &facts, req)
             }

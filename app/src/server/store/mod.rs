@@ -5,8 +5,9 @@
 //! tenant-owned rows takes a [`TenantScope`], which only a verified session (or an explicitly
 //! trusted caller such as the CLI) can produce.
 
+use crate::domain::policy::InstanceFacts;
 use crate::domain::{
-    Email, Endpoint, InstanceId, ParamValue, Resources, Role, Status, TenantId, UserId,
+    Email, Endpoint, InstanceId, ParamValue, Plan, Resources, Role, Status, TenantId, UserId,
 };
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -106,6 +107,21 @@ pub struct InstanceRecord {
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl InstanceRecord {
+    /// What the policy needs to know about this instance.
+    pub fn facts<'a>(&'a self, plan: &'a Plan, operation_in_flight: bool) -> InstanceFacts<'a> {
+        InstanceFacts {
+            name: &self.name,
+            status: self.status,
+            plan,
+            resources: self.resources,
+            parameters: &self.parameters,
+            delete_protected: self.delete_protected,
+            operation_in_flight,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

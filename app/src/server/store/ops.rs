@@ -314,7 +314,7 @@ impl Store {
             "SELECT * FROM audit_event WHERE tenant_id = $1 \
                AND ($2 IS NULL OR instance_id = $2) AND ($3 IS NULL OR operation = $3) \
                AND ($4 IS NULL OR actor_email = $4) AND ($5 IS NULL OR outcome = $5) \
-             ORDER BY created_at DESC, audit_event_id DESC LIMIT $6"
+             ORDER BY audit_seq DESC LIMIT $6"
         )
         .bind(scope.tenant_id().as_str())
         .bind(&f.instance_id)
