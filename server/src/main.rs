@@ -285,10 +285,8 @@ async fn serve(cli: &Cli, provider: ProviderConfig) -> anyhow::Result<()> {
     let leptos_options = leptos_options(&cli.leptos_config)?;
     let addr = leptos_options.site_addr;
     let store = open_store(cli).await?;
-    if cli.config.is_none() || cli.demo {
-        if demo::seed(&store, &provider).await? {
-            tracing::info!("loaded demo data");
-        }
+    if (cli.config.is_none() || cli.demo) && demo::seed(&store, &provider).await? {
+        tracing::info!("loaded demo data");
     }
     let settings = state::Settings {
         session_idle: Duration::from_secs(cli.session_idle_minutes.max(1) * 60),

@@ -851,7 +851,16 @@ mod tests {
             f(&mut r);
             r
         };
-        let cases: Vec<(&str, &Plan, Role, u32, CreateRequest, Result<(), Denial>)> = vec![
+        // (name, plan, role, instances already on the plan, request, expected)
+        type Case<'a> = (
+            &'a str,
+            &'a Plan,
+            Role,
+            u32,
+            CreateRequest,
+            Result<(), Denial>,
+        );
+        let cases: Vec<Case> = vec![
             ("admin creates", &all, Role::Admin, 0, ok.clone(), Ok(())),
             ("plan without create", &no_create, Role::Admin, 0, ok.clone(),
              Err(Denial::PlanDisables { operation: Operation::Create, plan: "Pro".into() })),

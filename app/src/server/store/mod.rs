@@ -501,7 +501,7 @@ impl Store {
         .bind(scope.tenant_id.as_str())
         .fetch_all(p)
         .await
-        .map(|rows| rows.iter().map(|r| instance_from_row(r)).collect::<Vec<_>>())
+        .map(|rows| rows.iter().map(instance_from_row).collect::<Vec<_>>())
         })?;
         rows.into_iter().collect()
     }
@@ -519,7 +519,7 @@ impl Store {
         .bind(id.as_str())
         .fetch_optional(p)
         .await
-        .map(|r| r.as_ref().map(|r| instance_from_row(r))))?;
+        .map(|r| r.as_ref().map(instance_from_row)))?;
         row.transpose()
     }
 }

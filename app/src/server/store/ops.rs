@@ -324,7 +324,7 @@ impl Store {
         .bind(limit)
         .fetch_all(p)
         .await
-        .map(|rows| rows.iter().map(|r| audit_from_row(r)).collect::<Vec<_>>()))?;
+        .map(|rows| rows.iter().map(audit_from_row).collect::<Vec<_>>()))?;
         rows.into_iter().collect()
     }
 
@@ -352,7 +352,7 @@ impl Store {
         .bind(id)
         .fetch_optional(p)
         .await
-        .map(|r| r.as_ref().map(|r| op_from_row(r))))?;
+        .map(|r| r.as_ref().map(op_from_row)))?;
         row.transpose()
     }
 
@@ -370,7 +370,7 @@ impl Store {
         .bind(instance.as_str())
         .fetch_optional(p)
         .await
-        .map(|r| r.as_ref().map(|r| op_from_row(r))))?;
+        .map(|r| r.as_ref().map(op_from_row)))?;
         row.transpose()
     }
 
@@ -378,6 +378,7 @@ impl Store {
     /// answers a repeated idempotency key, asks `decide` (the policy, given the instance and
     /// whether another operation is in flight), then writes the operation, the transitional
     /// status and the audit event. A denial changes nothing but is audited.
+    #[allow(clippy::too_many_arguments)]
     pub async fn submit_change(
         &self,
         scope: &TenantScope,
@@ -646,7 +647,7 @@ impl Store {
             .bind(now)
             .fetch_optional(p)
             .await
-            .map(|r| r.as_ref().map(|r| op_from_row(r))))?;
+            .map(|r| r.as_ref().map(op_from_row)))?;
         row.transpose()
     }
 
