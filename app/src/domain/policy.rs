@@ -286,20 +286,7 @@ pub fn check(roles: &Roles, role: Role, inst: &InstanceFacts, req: &Request) -> 
         }
         Request::UpdateConfig { changes } => {
             for (name, value) in changes {
-                let Some(spec) = inst.plan.parameters.iter().find(|p| &p.name == name) else {
-                    return Err(Denial::UnknownParameter {
-                        parameter: name.clone(),
-                    });
-                };
-                if !spec.customer_editable {
-                    return Err(Denial::NotChangeable {
-                        parameter: name.clone(),
-                    });
-                }
-                spec.check(value).map_err(|why| Denial::InvalidValue {
-                    parameter: name.clone(),
-                    why,
-                })?;
+                check_parameter(inst.plan, name, value, false)?;
             }
             Ok(())
         }
@@ -342,22 +329,34 @@ pub fn check_create(
     }
     check_resources(plan, &req.resources)?;
     for (name, value) in &req.parameters {
-        let Some(spec) = plan.parameters.iter().find(|p| &p.name == name) else {
-            return Err(Denial::UnknownParameter {
-                parameter: name.clone(),
-            });
-        };
-        if !spec.customer_editable && *value != spec.default {
-            return Err(Denial::NotChangeable {
-                parameter: name.clone(),
-            });
-        }
-        spec.check(value).map_err(|why| Denial::InvalidValue {
-            parameter: name.clone(),
-            why,
-        })?;
+        check_parameter(plan, name, value, true)?;
     }
     Ok(())
+}
+
+/// One parameter value against the plan: known, customer-editable, and of the right type and
+/// range. A create may restate the default of a parameter the provider manages.
+fn check_parameter(
+    plan: &Plan,
+    name: &str,
+    value: &ParamValue,
+    creating: bool,
+) -> Result<(), Denial> {
+    let Some(spec) = plan.parameters.iter().find(|p| p.name == name) else {
+        return Err(Denial::UnknownParameter {
+            parameter: name.to_owned(),
+        });
+    };
+    let restates_default = creating && *value == spec.default;
+    if !(spec.customer_editable || restates_default) {
+        return Err(Denial::NotChangeable {
+            parameter: name.to_owned(),
+        });
+    }
+    spec.check(value).map_err(|why| Denial::InvalidValue {
+        parameter: name.to_owned(),
+        why,
+    })
 }
 
 fn check_resources(plan: &Plan, r: &Resources) -> Result<(), Denial> {

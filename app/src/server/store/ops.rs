@@ -267,6 +267,20 @@ macro_rules! insert_audit {
     }};
 }
 
+/// The operation an idempotency key was first used for: (operation id, instance id, request).
+macro_rules! prior_with_key {
+    ($exec:expr, $tenant:expr, $key:expr) => {{
+        let prior: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT operation_id, instance_id, request FROM operation WHERE tenant_id = $1 AND idempotency_key = $2",
+        )
+        .bind($tenant)
+        .bind($key)
+        .fetch_optional($exec)
+        .await?;
+        prior
+    }};
+}
+
 impl AuditEvent {
     /// An event about `actor` acting on an instance; `parameters` must already be redacted.
     pub fn by(
@@ -410,13 +424,7 @@ impl Store {
                     return Err(SubmitError::NotFound);
                 }
                 if let Some(key) = idempotency_key {
-                    let prior: Option<(String, String, String)> = sqlx::query_as(
-                        "SELECT operation_id, instance_id, request FROM operation WHERE tenant_id = $1 AND idempotency_key = $2",
-                    )
-                    .bind(tenant)
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                    let prior = prior_with_key!(&mut *tx, tenant, key);
                     if let Some((prior_id, prior_instance, prior_request)) = prior {
                         return if prior_instance == instance_id.as_str() && prior_request == request_json {
                             Ok(Submitted::Repeated { operation_id: prior_id, instance_id: instance_id.clone() })
@@ -514,13 +522,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 if let Some(key) = idempotency_key {
-                    let prior: Option<(String, String, String)> = sqlx::query_as(
-                        "SELECT operation_id, instance_id, request FROM operation WHERE tenant_id = $1 AND idempotency_key = $2",
-                    )
-                    .bind(tenant)
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                    let prior = prior_with_key!(&mut *tx, tenant, key);
                     if let Some((prior_id, prior_instance, prior_request)) = prior {
                         return if prior_request == request_json {
                             Ok(Submitted::Repeated { operation_id: prior_id, instance_id: parse_id(prior_instance)? })
