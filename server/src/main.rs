@@ -317,6 +317,11 @@ async fn serve(cli: &Cli, provider: ProviderConfig) -> anyhow::Result<()> {
         );
         workers.push(tokio::spawn(w.run(shutdown.clone())));
     }
+    let sweeper = tokio::spawn(auth::sweep_sessions(
+        state.clone(),
+        Duration::from_secs(15 * 60),
+        shutdown.clone(),
+    ));
     let app = routes::router(state);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -331,6 +336,7 @@ async fn serve(cli: &Cli, provider: ProviderConfig) -> anyhow::Result<()> {
     for w in workers {
         let _ = w.await;
     }
+    let _ = sweeper.await;
     store.close().await;
     tracing::info!("shut down cleanly");
     Ok(())

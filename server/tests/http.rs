@@ -365,7 +365,35 @@ async fn detail_says_which_actions_the_policy_allows_and_why_not(engine: Engine)
     assert!(page.body.contains("Your role (viewer) may not restart."));
 }
 
+async fn expired_sessions_are_swept_from_the_database(engine: Engine) {
+    let settings = Settings {
+        session_absolute: Duration::from_millis(200),
+        ..Settings::default()
+    };
+    let app = TestApp::spawn_with(engine, settings).await;
+    app.sign_in("admin@globex.test", PW).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let sweeper = tokio::spawn(app::server::auth::sweep_sessions(
+        app.state.clone(),
+        Duration::from_millis(50),
+        shutdown,
+    ));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.send(true).unwrap();
+    sweeper.await.unwrap();
+    let now = app::server::store::now_millis();
+    let left = app
+        .db
+        .store
+        .delete_stale_sessions(now, now - 60_000)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the sweeper left an expired session behind");
+}
+
 on_both_engines!(
+    expired_sessions_are_swept_from_the_database,
     detail_says_which_actions_the_policy_allows_and_why_not,
     sign_in_sets_a_hardened_session_cookie,
     wrong_password_is_refused_without_a_session,

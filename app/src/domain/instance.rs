@@ -187,12 +187,6 @@ pub struct OperationStatus {
     pub instance_status: Status,
 }
 
-impl OperationStatus {
-    pub fn is_done(&self) -> bool {
-        self.state == "succeeded" || self.state == "failed"
-    }
-}
-
 /// One audit log line as the portal shows and exports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {

@@ -29,9 +29,6 @@ impl Session {
     pub fn scope(&self) -> TenantScope {
         TenantScope::trusted(self.record.tenant_id.clone())
     }
-    pub fn user_id(&self) -> &UserId {
-        &self.record.user_id
-    }
     pub fn role(&self) -> Role {
         self.record.role
     }
@@ -194,6 +191,31 @@ pub async fn current_session(
             token_hash: hash,
             record,
         }))
+}
+
+/// Deletes sessions past their absolute or idle limit, every `every`, until `shutdown` is true.
+/// Lookups already refuse such sessions; this only keeps the table from growing.
+pub async fn sweep_sessions(
+    state: AppState,
+    every: std::time::Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    while !*shutdown.borrow() {
+        let now = now_millis();
+        match state
+            .store
+            .delete_stale_sessions(now, now - millis(state.settings.session_idle))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "removed expired sessions"),
+            Err(e) => tracing::warn!(error = ?e, "session sweep failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
 }
 
 /// `Set-Cookie` value carrying a new session token.
