@@ -683,7 +683,144 @@ async fn audit_log_is_readable_filterable_and_exportable(engine: Engine) {
     );
 }
 
+async fn pages_show_the_operation_in_flight_until_it_ends(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let cookie = app.sign_in("ops@globex.test", PW).await;
+    let web = instance_named(&app, "globex", "globex-web").await;
+    let res = request(
+        &app,
+        &cookie,
+        web.id.as_str(),
+        json!({"operation": "stop"}),
+        "k",
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+
+    let list = app
+        .call(
+            Some(&cookie),
+            "list_instances",
+            &[("environment", ""), ("status", ""), ("q", "globex-web")],
+        )
+        .await
+        .json();
+    let card = &list[0];
+    assert_eq!(card["status"], "stopping");
+    assert_eq!(card["in_flight"]["operation"], "stop");
+    assert_eq!(card["in_flight"]["state"], "queued");
+    for a in card["actions"].as_array().unwrap() {
+        let reason = a["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("Another operation is in progress")
+                || reason.contains("does not include"),
+            "every action waits for the stop: {a}"
+        );
+    }
+    let detail = app
+        .call(Some(&cookie), "get_instance", &[("id", web.id.as_str())])
+        .await
+        .json();
+    assert_eq!(
+        detail["in_flight"]["operation_id"],
+        res.json()["operation_id"]
+    );
+
+    run_all(&worker(&app, 0.0, quick())).await;
+    let detail = app
+        .call(Some(&cookie), "get_instance", &[("id", web.id.as_str())])
+        .await
+        .json();
+    assert_eq!(detail["status"], "stopped");
+    assert!(detail["in_flight"].is_null());
+    let start = detail["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["operation"] == "start")
+        .unwrap()
+        .clone();
+    assert!(
+        start["reason"].is_null(),
+        "start is offered once stopped: {start}"
+    );
+}
+
+async fn detail_carries_the_plan_limits_and_only_editable_parameters(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let cookie = app.sign_in("ops@globex.test", PW).await;
+    let api = instance_named(&app, "globex", "globex-api").await;
+    let d = app
+        .call(Some(&cookie), "get_instance", &[("id", api.id.as_str())])
+        .await
+        .json();
+    assert_eq!(d["bounds"]["replicas"]["min"], 1);
+    assert_eq!(d["bounds"]["replicas"]["max"], 5);
+    assert_eq!(d["bounds"]["storage_gib"]["max"], 200);
+    let editable: Vec<&str> = d["editable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        editable,
+        ["log_level", "max_connections"],
+        "the provider-managed API key is not offered"
+    );
+    assert!(
+        !d.to_string().contains("demo-secret"),
+        "no secret reaches the browser"
+    );
+}
+
+async fn create_form_offers_only_the_tenants_plan(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let umbrella = app.sign_in("admin@umbrella.test", PW).await;
+    let o = app.call(Some(&umbrella), "create_options", &[]).await;
+    assert_eq!(o.status, 200, "{}", o.body);
+    let o = o.json();
+    assert!(o["denied"].is_null());
+    assert_eq!(o["plan_name"], "Enterprise");
+    assert_eq!(
+        o["environments"],
+        json!([
+            ["dev", "Dev"],
+            ["staging", "Staging"],
+            ["production", "Production"]
+        ])
+    );
+    assert_eq!(o["regions"][1], json!(["us-east", "US East (Virginia)"]));
+    assert_eq!(o["bounds"]["replicas"]["max"], 20);
+    assert_eq!(o["parameters"].as_array().unwrap().len(), 3);
+    let me = app.call(Some(&umbrella), "current_user", &[]).await.json();
+    assert!(me["create"]["reason"].is_null());
+    assert_eq!(me["can_read_audit"], true);
+
+    let globex = app.sign_in("admin@globex.test", PW).await;
+    let o = app.call(Some(&globex), "create_options", &[]).await.json();
+    assert_eq!(
+        o["denied"],
+        "The Pro plan does not include create instances."
+    );
+    let me = app.call(Some(&globex), "current_user", &[]).await.json();
+    assert_eq!(
+        me["create"]["reason"],
+        "The Pro plan does not include create instances."
+    );
+
+    let viewer = app.sign_in("viewer@globex.test", PW).await;
+    let me = app.call(Some(&viewer), "current_user", &[]).await.json();
+    assert_eq!(
+        me["can_read_audit"], false,
+        "viewers read the audit log only when configured"
+    );
+}
+
 on_both_engines!(
+    pages_show_the_operation_in_flight_until_it_ends,
+    detail_carries_the_plan_limits_and_only_editable_parameters,
+    create_form_offers_only_the_tenants_plan,
     audit_log_is_readable_filterable_and_exportable,
     stop_runs_end_to_end,
     scale_and_update_config_apply_their_changes,

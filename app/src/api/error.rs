@@ -37,6 +37,23 @@ impl AppError {
         }
     }
 
+    /// The form field this error concerns, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            AppError::Denied { field: Some(f), .. } | AppError::Invalid { field: f, .. } => Some(f),
+            _ => None,
+        }
+    }
+
+    /// What to show next to the field this error concerns.
+    pub fn message_for(&self, name: &str) -> Option<String> {
+        match self {
+            _ if self.field() != Some(name) => None,
+            AppError::Invalid { why, .. } => Some(why.clone()),
+            other => Some(other.to_string()),
+        }
+    }
+
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> u16 {
         match self {

@@ -2,7 +2,10 @@
 
 use super::AppError;
 use crate::domain::policy::{self, CreateRequest, OperationRequest, Request};
-use crate::domain::{ActionState, AuditEntry, Operation, OperationStatus, ParamValue, Plan, Role};
+use crate::domain::{
+    ActionState, AuditEntry, Bounds, CreateOptions, Operation, OperationStatus, ParamValue,
+    ParameterSpec, Plan, ResourceBounds, Role, Status,
+};
 use crate::domain::{
     Email, InstanceDetail, InstanceFilter, InstanceId, InstanceSummary, Me, ParamEntry,
 };
@@ -119,7 +122,15 @@ pub async fn sign_out() -> Result<(), AppError> {
 pub async fn current_user() -> Result<Me, AppError> {
     let (state, s) = session().await?;
     let r = &s.record;
+    let plan = tenant_plan(&state, &s).await?;
     Ok(Me {
+        create: ActionState {
+            operation: Operation::Create,
+            reason: policy::permitted(&state.provider.roles, r.role, Operation::Create, plan)
+                .err()
+                .map(|d| d.to_string()),
+        },
+        can_read_audit: state.provider.audit.may_read(r.role),
         email: r.email.clone(),
         display_name: r.display_name.clone(),
         tenant_name: r.tenant_name.clone(),
@@ -134,6 +145,14 @@ pub async fn current_user() -> Result<Me, AppError> {
     })
 }
 
+async fn tenant_plan<'a>(state: &'a AppState, s: &Session) -> Result<&'a Plan, AppError> {
+    let tenant = state.store.tenant(&s.scope()).await?;
+    state
+        .provider
+        .plan(&tenant.plan_id)
+        .ok_or_else(|| internal(&format!("tenant plan {} is not configured", tenant.plan_id)))
+}
+
 pub async fn list_instances(
     environment: String,
     status: String,
@@ -141,10 +160,22 @@ pub async fn list_instances(
 ) -> Result<Vec<InstanceSummary>, AppError> {
     let (state, s) = session().await?;
     let filter = InstanceFilter::from_query(&environment, &status, &q);
-    let records = state.store.list_instances(&s.scope()).await?;
+    let scope = s.scope();
+    let records = state.store.list_instances(&scope).await?;
+    let in_flight = state.store.operations_in_flight(&scope).await?;
     Ok(records
         .iter()
-        .map(|i| summary(&state, i))
+        .map(|i| {
+            let op = in_flight.iter().find(|o| o.instance_id == i.id);
+            let mut out = summary(&state, i);
+            out.in_flight = op.map(|o| op_status(o, i.status));
+            out.actions = state
+                .provider
+                .plan(&i.plan_id)
+                .map(|pl| actions(&state, i, pl, s.role(), op.is_some()))
+                .unwrap_or_default();
+            out
+        })
         .filter(|i| filter.matches(i))
         .collect())
 }
@@ -165,8 +196,8 @@ pub async fn get_instance(id: String) -> Result<InstanceDetail, AppError> {
         .store
         .latest_operation(&scope, &id)
         .await?
-        .is_some_and(|op| matches!(op.state, OpState::Queued | OpState::Running));
-    Ok(detail(&state, &i, s.role(), in_flight))
+        .filter(|op| matches!(op.state, OpState::Queued | OpState::Running));
+    Ok(detail(&state, &i, s.role(), in_flight.as_ref()))
 }
 
 fn summary(state: &AppState, i: &InstanceRecord) -> InstanceSummary {
@@ -183,10 +214,33 @@ fn summary(state: &AppState, i: &InstanceRecord) -> InstanceSummary {
         status: i.status,
         replicas: i.resources.replicas,
         updated_at: timestamp(i.updated_at),
+        actions: vec![],
+        in_flight: None,
     }
 }
 
-fn detail(state: &AppState, i: &InstanceRecord, role: Role, in_flight: bool) -> InstanceDetail {
+/// The customer-editable parameters of a plan, safe to send to the browser.
+fn editable(plan: &Plan) -> Vec<ParameterSpec> {
+    plan.parameters
+        .iter()
+        .filter(|p| p.customer_editable)
+        .map(|p| ParameterSpec {
+            default: if p.secret {
+                ParamValue::Text(String::new())
+            } else {
+                p.default.clone()
+            },
+            ..p.clone()
+        })
+        .collect()
+}
+
+fn detail(
+    state: &AppState,
+    i: &InstanceRecord,
+    role: Role,
+    in_flight: Option<&OperationRecord>,
+) -> InstanceDetail {
     let p = &state.provider;
     let plan = p.plan(&i.plan_id);
     let parameters = i
@@ -221,8 +275,19 @@ fn detail(state: &AppState, i: &InstanceRecord, role: Role, in_flight: bool) -> 
         parameters,
         endpoints: i.endpoints.clone(),
         actions: plan
-            .map(|pl| actions(state, i, pl, role, in_flight))
+            .map(|pl| actions(state, i, pl, role, in_flight.is_some()))
             .unwrap_or_default(),
+        in_flight: in_flight.map(|op| op_status(op, i.status)),
+        bounds: plan.map_or(
+            ResourceBounds {
+                replicas: Bounds::fixed(i.resources.replicas),
+                cpu_millicores: Bounds::fixed(i.resources.cpu_millicores),
+                memory_mib: Bounds::fixed(i.resources.memory_mib),
+                storage_gib: Bounds::fixed(i.resources.storage_gib),
+            },
+            |pl| pl.resources.clone(),
+        ),
+        editable: plan.map(editable).unwrap_or_default(),
         created_at: timestamp(i.created_at),
         updated_at: timestamp(i.updated_at),
     }
@@ -352,15 +417,19 @@ async fn status_of(
         .get_instance(scope, &op.instance_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    Ok(OperationStatus {
+    Ok(op_status(op, inst.status))
+}
+
+fn op_status(op: &OperationRecord, instance_status: Status) -> OperationStatus {
+    OperationStatus {
         operation_id: op.id.clone(),
         instance_id: op.instance_id.to_string(),
         operation: op.operation(),
         state: op.state.as_str().into(),
         attempts: op.attempts,
         last_error: op.last_error.clone(),
-        instance_status: inst.status,
-    })
+        instance_status,
+    }
 }
 
 async fn answer(
@@ -423,6 +492,33 @@ pub async fn request_operation(
     answer(&state, &scope, submitted).await
 }
 
+pub async fn create_options() -> Result<CreateOptions, AppError> {
+    let (state, s) = session().await?;
+    let plan = tenant_plan(&state, &s).await?;
+    let p = &state.provider;
+    let mut denied = policy::permitted(&p.roles, s.role(), Operation::Create, plan).err();
+    if denied.is_none() {
+        let existing = state
+            .store
+            .count_live_instances(&s.scope(), &plan.id)
+            .await?;
+        if existing >= plan.quota {
+            denied = Some(policy::Denial::QuotaReached { quota: plan.quota });
+        }
+    }
+    let named = |ids: &[String], name: &dyn Fn(&str) -> String| {
+        ids.iter().map(|id| (id.clone(), name(id))).collect()
+    };
+    Ok(CreateOptions {
+        plan_name: plan.name.clone(),
+        denied: denied.map(|d| d.to_string()),
+        environments: named(&plan.environments, &|id| p.environment_name(id).to_owned()),
+        regions: named(&plan.regions, &|id| p.region_name(id).to_owned()),
+        bounds: plan.resources.clone(),
+        parameters: editable(plan),
+    })
+}
+
 pub async fn create_instance(
     request: CreateRequest,
     idempotency_key: String,
@@ -430,11 +526,7 @@ pub async fn create_instance(
     let (state, s) = session().await?;
     let key = key(idempotency_key)?;
     let scope = s.scope();
-    let tenant = state.store.tenant(&scope).await?;
-    let plan = state
-        .provider
-        .plan(&tenant.plan_id)
-        .ok_or_else(|| internal(&format!("tenant plan {} is not configured", tenant.plan_id)))?;
+    let plan = tenant_plan(&state, &s).await?;
     // Parameters the customer did not set take the plan's defaults.
     let mut parameters: BTreeMap<String, ParamValue> = plan
         .parameters

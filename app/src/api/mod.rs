@@ -6,7 +6,9 @@ pub use codec::JsonText;
 pub use error::AppError;
 
 use crate::domain::policy::{CreateRequest, Request};
-use crate::domain::{AuditEntry, InstanceDetail, InstanceSummary, Me, OperationStatus};
+use crate::domain::{
+    AuditEntry, CreateOptions, InstanceDetail, InstanceSummary, Me, OperationStatus,
+};
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
@@ -55,6 +57,13 @@ pub async fn request_operation(
     idempotency_key: String,
 ) -> Result<OperationStatus, AppError> {
     imp::respond(imp::request_operation(instance_id, request, idempotency_key).await)
+}
+
+/// What the create form may offer this person: the tenant plan's environments, regions,
+/// limits and editable parameters, or why they cannot create an instance.
+#[server(endpoint = "create_options", output = JsonText)]
+pub async fn get_create_options() -> Result<CreateOptions, AppError> {
+    imp::respond(imp::create_options().await)
 }
 
 /// Asks for a new instance on the tenant's plan.

@@ -124,7 +124,7 @@ impl Plan {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceBounds {
     pub replicas: Bounds,
@@ -142,6 +142,15 @@ pub struct Bounds {
 }
 
 impl Bounds {
+    /// Exactly `v`: what a form may offer when the plan is gone from the configuration.
+    pub fn fixed(v: u32) -> Bounds {
+        Bounds {
+            min: v,
+            max: v,
+            default: v,
+        }
+    }
+
     pub fn contains(&self, v: u32) -> bool {
         (self.min..=self.max).contains(&v)
     }

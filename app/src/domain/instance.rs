@@ -1,6 +1,6 @@
 //! What the pages show of an instance: the shapes that cross the wire.
 
-use super::{Operation, Role, Status};
+use super::{Operation, ParameterSpec, ResourceBounds, Role, Status};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +37,10 @@ pub struct InstanceSummary {
     pub status: Status,
     pub replicas: u32,
     pub updated_at: String,
+    /// What the signed-in user may do to this instance now, as the policy decides, and why not.
+    pub actions: Vec<ActionState>,
+    /// The operation queued or running on this instance, if any.
+    pub in_flight: Option<OperationStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +61,12 @@ pub struct InstanceDetail {
     pub endpoints: Vec<Endpoint>,
     /// What the signed-in user may do to this instance now, as the policy decides, and why not.
     pub actions: Vec<ActionState>,
+    /// The operation queued or running on this instance, if any.
+    pub in_flight: Option<OperationStatus>,
+    /// The plan's resource limits, which bound the scale form.
+    pub bounds: ResourceBounds,
+    /// The parameters the customer may change (secret defaults removed).
+    pub editable: Vec<ParameterSpec>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -75,7 +85,11 @@ impl ActionState {
 
     /// A label a person reads, e.g. "Update configuration".
     pub fn label(&self) -> &'static str {
-        match self.operation {
+        Self::name(self.operation)
+    }
+
+    pub fn name(op: Operation) -> &'static str {
+        match op {
             Operation::Create => "Create",
             Operation::Stop => "Stop",
             Operation::Start => "Start",
@@ -131,6 +145,22 @@ pub struct Me {
     pub role: Role,
     pub provider_name: String,
     pub environments: Vec<(String, String)>,
+    /// Whether this person may create instances, and why not.
+    pub create: ActionState,
+    pub can_read_audit: bool,
+}
+
+/// What the create form offers: only the tenant plan's environments, regions, limits and
+/// customer-editable parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateOptions {
+    pub plan_name: String,
+    /// Why this person cannot create an instance now, if they cannot.
+    pub denied: Option<String>,
+    pub environments: Vec<(String, String)>,
+    pub regions: Vec<(String, String)>,
+    pub bounds: ResourceBounds,
+    pub parameters: Vec<ParameterSpec>,
 }
 
 #[cfg(test)]
@@ -148,6 +178,8 @@ mod tests {
             status,
             replicas: 1,
             updated_at: String::new(),
+            actions: vec![],
+            in_flight: None,
         }
     }
 
@@ -185,6 +217,24 @@ pub struct OperationStatus {
     pub attempts: u32,
     pub last_error: Option<String>,
     pub instance_status: Status,
+}
+
+impl OperationStatus {
+    pub fn finished(&self) -> bool {
+        matches!(self.state.as_str(), "succeeded" | "failed")
+    }
+
+    /// One line for people: "Stop: running (attempt 2; last error: timeout)".
+    pub fn progress(&self) -> String {
+        let mut s = format!("{}: {}", ActionState::name(self.operation), self.state);
+        if self.attempts > 1 {
+            s += &format!(" (attempt {})", self.attempts);
+        }
+        if let Some(e) = &self.last_error {
+            s += &format!(" — {e}");
+        }
+        s
+    }
 }
 
 /// One audit log line as the portal shows and exports it.

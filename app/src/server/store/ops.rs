@@ -11,6 +11,9 @@ use crate::domain::{Endpoint, InstanceId, Operation, Role, Status, TenantId, Use
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+const LIVE_ON_PLAN: &str =
+    "SELECT COUNT(*) FROM instance WHERE tenant_id = $1 AND plan_id = $2 AND status <> 'deleted'";
+
 /// Who asks, as the audit log records them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Actor {
@@ -388,6 +391,29 @@ impl Store {
         row.transpose()
     }
 
+    /// How many live (not deleted) instances the tenant holds on a plan, as quotas count them.
+    pub async fn count_live_instances(&self, scope: &TenantScope, plan_id: &str) -> Result<u32> {
+        let n: i64 = on_pool!(self, |p| sqlx::query_scalar(LIVE_ON_PLAN)
+            .bind(scope.tenant_id().as_str())
+            .bind(plan_id)
+            .fetch_one(p)
+            .await)?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// The tenant's queued and running operations, oldest first (at most one per instance).
+    pub async fn operations_in_flight(&self, scope: &TenantScope) -> Result<Vec<OperationRecord>> {
+        let rows = on_pool!(self, |p| sqlx::query(&format!(
+            "SELECT {OP_COLUMNS} FROM operation WHERE tenant_id = $1 \
+               AND state IN ('queued', 'running') ORDER BY created_at, operation_id"
+        ))
+        .bind(scope.tenant_id().as_str())
+        .fetch_all(p)
+        .await
+        .map(|rows| rows.iter().map(op_from_row).collect::<Vec<_>>()))?;
+        rows.into_iter().collect()
+    }
+
     /// Records a change to an existing instance: in one transaction, locks the instance,
     /// answers a repeated idempotency key, asks `decide` (the policy, given the instance and
     /// whether another operation is in flight), then writes the operation, the transitional
@@ -531,9 +557,7 @@ impl Store {
                         };
                     }
                 }
-                let existing: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM instance WHERE tenant_id = $1 AND plan_id = $2 AND status <> 'deleted'",
-                )
+                let existing: i64 = sqlx::query_scalar(LIVE_ON_PLAN)
                 .bind(tenant)
                 .bind(&instance.plan_id)
                 .fetch_one(&mut *tx)
