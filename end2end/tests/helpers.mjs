@@ -53,5 +53,5 @@ export function shot(page, name) {
 export async function instanceNames(page) {
   const list = page.getByRole('list', { name: 'Instances' });
   await list.waitFor();
-  return (await list.getByRole('link').allTextContents()).map((s) => s.trim()).sort();
+  return (await list.getByRole('heading').allTextContents()).map((s) => s.trim()).sort();
 }

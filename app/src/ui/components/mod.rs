@@ -1,3 +1,5 @@
+pub mod ops;
+
 use crate::api::{current_user, AppError, SignOut};
 use crate::domain::{Me, Status};
 use leptos::prelude::*;
@@ -23,7 +25,10 @@ pub fn Shell(children: ChildrenFn) -> impl IntoView {
                             .into_any()
                     }
                     Err(AppError::Unauthenticated) => view! { <Redirect path="/sign-in"/> }.into_any(),
-                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                    Err(e) => {
+                        set_http_status(e.status());
+                        view! { <ErrorBox error=e/> }.into_any()
+                    }
                 }
             })}
         </Suspense>
@@ -40,6 +45,10 @@ fn Header(me: Me) -> impl IntoView {
                 <img src="/logo.svg" alt="" width="28" height="28"/>
                 <span>{me.provider_name.clone()}</span>
             </A>
+            <nav aria-label="Portico">
+                <A href="/instances">"Instances"</A>
+                {me.can_read_audit.then(|| view! { <A href="/audit">"Audit log"</A> })}
+            </nav>
             <div class="who">
                 <span class="tenant">{me.tenant_name.clone()}</span>
                 <span class="user" title=me.email.clone()>

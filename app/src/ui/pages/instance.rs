@@ -1,10 +1,11 @@
 use crate::api::{get_instance, AppError};
-use crate::domain::InstanceDetail;
-use crate::ui::components::{facts, set_http_status, ErrorBox, Shell, StatusBadge};
+use crate::domain::{InstanceDetail, Me, Operation};
+use crate::ui::components::ops::{follow, live_status, Actions};
+use crate::ui::components::{facts, set_http_status, ErrorBox, Shell};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 #[component]
 pub fn InstancePage() -> impl IntoView {
@@ -18,18 +19,29 @@ pub fn InstancePage() -> impl IntoView {
 #[component]
 fn Instance() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
+    // Bumped when an operation ends, to reload the instance in place.
+    let version = RwSignal::new(0u32);
+    let refresh = Callback::new(move |_| version.update(|v| *v += 1));
     let data = Resource::new(
-        move || params.read().get("id").unwrap_or_default(),
-        get_instance,
+        move || (params.read().get("id").unwrap_or_default(), version.get()),
+        |(id, _)| get_instance(id),
     );
+    // `?action=scale` (from the list) opens that action's form, on arrival only.
+    let open = move || {
+        (version.get_untracked() == 0)
+            .then(|| query.read_untracked().get("action"))
+            .flatten()
+            .and_then(|a| Operation::parse(&a))
+    };
     view! {
         <p class="back">
             <A href="/instances">"← All instances"</A>
         </p>
-        <Suspense fallback=|| view! { <p class="loading">"Loading instance…"</p> }>
+        <Transition fallback=|| view! { <p class="loading">"Loading instance…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(i) => view! { <Detail i/> }.into_any(),
+                    Ok(i) => view! { <Detail i refresh open=open()/> }.into_any(),
                     Err(AppError::NotFound) => {
                         set_http_status(404);
                         view! {
@@ -42,18 +54,29 @@ fn Instance() -> impl IntoView {
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
 #[component]
-fn Detail(i: InstanceDetail) -> impl IntoView {
+fn Detail(i: InstanceDetail, refresh: Callback<()>, open: Option<Operation>) -> impl IntoView {
     let r = i.resources;
+    let op = RwSignal::new(i.in_flight.clone());
+    follow(op, refresh);
+    let audit = use_context::<Me>()
+        .is_some_and(|me| me.can_read_audit)
+        .then(|| {
+            view! {
+                <p>
+                    <A href=format!("/audit?instance_id={}", i.id)>"Audit log of this instance"</A>
+                </p>
+            }
+        });
     view! {
         <Title text=format!("{} · Portico", i.name)/>
         <div class="detail-head">
             <h1>{i.name.clone()}</h1>
-            <StatusBadge status=i.status/>
+            {live_status(&i.id, i.status, op)}
         </div>
         {i.status_reason.clone().map(|why| view! { <p class="status-reason">{why}</p> })}
         <section aria-labelledby="overview">
@@ -68,22 +91,15 @@ fn Detail(i: InstanceDetail) -> impl IntoView {
         </section>
         <section aria-labelledby="actions">
             <h2 id="actions">"What you can do"</h2>
-            <ul class="actions" aria-label="Actions">
-                {i.actions
-                    .iter()
-                    .map(|a| {
-                        let state = if a.allowed() { "allowed" } else { "denied" };
-                        view! {
-                            <li class=format!("action {state}")>
-                                <span class="action-name">{a.label()}</span>
-                                <span class="action-why">
-                                    {a.reason.clone().unwrap_or_else(|| "Available".into())}
-                                </span>
-                            </li>
-                        }
-                    })
-                    .collect_view()}
-            </ul>
+            <Actions
+                id=i.id.clone()
+                name=i.name.clone()
+                actions=i.actions.clone()
+                op
+                detail=i.clone()
+                open
+            />
+            {audit}
         </section>
         <section aria-labelledby="resources">
             <h2 id="resources">"Resources"</h2>

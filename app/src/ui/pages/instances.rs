@@ -1,6 +1,7 @@
 use crate::api::list_instances;
-use crate::domain::{Me, Status};
-use crate::ui::components::{facts, ErrorBox, Shell, StatusBadge};
+use crate::domain::{InstanceSummary, Me, Status};
+use crate::ui::components::ops::{follow, live_status, Actions};
+use crate::ui::components::{facts, ErrorBox, Shell};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -20,11 +21,22 @@ pub fn InstanceList() -> impl IntoView {
 fn Instances() -> impl IntoView {
     let query = use_query_map();
     let get = move |k: &str| query.read().get(k).unwrap_or_default();
-    let filters = move || (get("environment"), get("status"), get("q"));
-    let data = Resource::new(filters, |(e, s, q)| list_instances(e, s, q));
+    // Bumped when an operation ends, to reload the list in place.
+    let version = RwSignal::new(0u32);
+    let refresh = Callback::new(move |_| version.update(|v| *v += 1));
+    let filters = move || (get("environment"), get("status"), get("q"), version.get());
+    let data = Resource::new(filters, |(e, s, q, _)| list_instances(e, s, q));
+    let create = use_context::<Me>().map(|me| me.create);
 
     view! {
-        <h1>"Instances"</h1>
+        <div class="page-head">
+            <h1>"Instances"</h1>
+            {create
+                .map(|c| match c.reason {
+                    None => view! { <A href="/instances/new" attr:class="button primary">"New instance"</A> }.into_any(),
+                    Some(why) => view! { <p class="hint">{why}</p> }.into_any(),
+                })}
+        </div>
         <form method="get" action="/instances" class="filters">
             <label>
                 <span>"Environment"</span>
@@ -67,7 +79,7 @@ fn Instances() -> impl IntoView {
             </label>
             <button type="submit">"Apply"</button>
         </form>
-        <Suspense fallback=|| view! { <p class="loading">"Loading instances…"</p> }>
+        <Transition fallback=|| view! { <p class="loading">"Loading instances…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
@@ -80,25 +92,7 @@ fn Instances() -> impl IntoView {
                             <ul class="instance-list" aria-label="Instances">
                                 {list
                                     .into_iter()
-                                    .map(|i| {
-                                        view! {
-                                            <li class="instance-card">
-                                                <div class="row">
-                                                    <A href=format!("/instances/{}", i.id) attr:class="name">
-                                                        {i.name.clone()}
-                                                    </A>
-                                                    <StatusBadge status=i.status/>
-                                                </div>
-                                                {facts("facts", vec![
-                                                    ("Environment", i.environment_name.clone()),
-                                                    ("Plan", i.plan_name.clone()),
-                                                    ("Region", i.region.clone()),
-                                                    ("Replicas", i.replicas.to_string()),
-                                                    ("Updated", i.updated_at.clone()),
-                                                ])}
-                                            </li>
-                                        }
-                                    })
+                                    .map(|i| view! { <Card i refresh/> })
                                     .collect_view()}
                             </ul>
                         }
@@ -106,6 +100,32 @@ fn Instances() -> impl IntoView {
                     }
                 }
             })}
-        </Suspense>
+        </Transition>
+    }
+}
+
+#[component]
+fn Card(i: InstanceSummary, refresh: Callback<()>) -> impl IntoView {
+    let op = RwSignal::new(i.in_flight.clone());
+    let actions =
+        view! { <Actions id=i.id.clone() name=i.name.clone() actions=i.actions.clone() op/> };
+    follow(op, refresh);
+    view! {
+        <li class="instance-card">
+            <div class="row">
+                <h2 class="name">
+                    <A href=format!("/instances/{}", i.id)>{i.name.clone()}</A>
+                </h2>
+                <span class="live">{live_status(&i.id, i.status, op)}</span>
+            </div>
+            {facts("facts", vec![
+                ("Environment", i.environment_name.clone()),
+                ("Plan", i.plan_name.clone()),
+                ("Region", i.region.clone()),
+                ("Replicas", i.replicas.to_string()),
+                ("Updated", i.updated_at.clone()),
+            ])}
+            {actions}
+        </li>
     }
 }

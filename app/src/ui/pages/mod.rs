@@ -1,7 +1,11 @@
+mod audit;
+mod create;
 mod instance;
 mod instances;
 mod sign_in;
 
+pub use audit::AuditPage;
+pub use create::CreatePage;
 pub use instance::InstancePage;
 pub use instances::InstanceList;
 pub use sign_in::SignIn;

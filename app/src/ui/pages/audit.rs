@@ -1,0 +1,156 @@
+use crate::api::{audit_log, list_instances};
+use crate::domain::Operation;
+use crate::ui::components::{ErrorBox, Shell};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+const OUTCOMES: [&str; 4] = ["requested", "denied", "succeeded", "failed"];
+const FILTERS: [&str; 4] = ["instance_id", "operation", "user", "outcome"];
+
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    view! {
+        <Title text="Audit log · Portico"/>
+        <Shell>
+            <Audit/>
+        </Shell>
+    }
+}
+
+/// The tenant's audit log, newest first, filtered by a plain GET form so every filter is a
+/// link; the export links carry the same filters.
+#[component]
+fn Audit() -> impl IntoView {
+    let query = use_query_map();
+    let get = move |k: &str| query.read().get(k).unwrap_or_default();
+    let data = Resource::new(
+        move || FILTERS.map(get),
+        |[i, o, u, r]| audit_log(i, o, u, r),
+    );
+    let instances = Resource::new(
+        || (),
+        |_| list_instances(String::new(), String::new(), String::new()),
+    );
+    let export = move |format: &str| {
+        let mut href = format!("/audit/export?format={format}");
+        for k in FILTERS {
+            let v = get(k);
+            if !v.is_empty() {
+                href += &format!("&{k}={}", urlencode(&v));
+            }
+        }
+        href
+    };
+    let select = move |name: &'static str, any: &'static str, options: Vec<(String, String)>| {
+        let selected = get(name);
+        view! {
+            <select name=name id=format!("audit-{name}")>
+                <option value="">{any}</option>
+                {options
+                    .into_iter()
+                    .map(|(v, l)| {
+                        let sel = v == selected;
+                        view! { <option value=v selected=sel>{l}</option> }
+                    })
+                    .collect_view()}
+            </select>
+        }
+    };
+    view! {
+        <h1>"Audit log"</h1>
+        <p class="hint">"Every request, allowed or refused, and how each operation ended. Nobody can change it."</p>
+        <form method="get" action="/audit" class="filters">
+            <label>
+                <span>"Instance"</span>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        let list = instances.await.unwrap_or_default();
+                        select("instance_id", "All instances", list.into_iter().map(|i| (i.id, i.name)).collect())
+                    })}
+                </Suspense>
+            </label>
+            <label>
+                <span>"Operation"</span>
+                {select(
+                    "operation",
+                    "All operations",
+                    Operation::ALL.iter().map(|o| (o.as_str().to_owned(), o.as_str().to_owned())).collect(),
+                )}
+            </label>
+            <label>
+                <span>"User"</span>
+                <input type="search" name="user" placeholder="Email" prop:value=move || get("user")/>
+            </label>
+            <label>
+                <span>"Outcome"</span>
+                {select("outcome", "Any outcome", OUTCOMES.iter().map(|o| (o.to_string(), o.to_string())).collect())}
+            </label>
+            <button type="submit">"Apply"</button>
+        </form>
+        <p class="exports">
+            "Export what is shown: "
+            <a href=move || export("csv") download>"CSV"</a>
+            " · "
+            <a href=move || export("json") download>"JSON"</a>
+        </p>
+        <Suspense fallback=|| view! { <p class="loading">"Loading the audit log…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                    Ok(rows) if rows.is_empty() => view! { <p class="empty">"No entries match these filters."</p> }.into_any(),
+                    Ok(rows) => view! {
+                        <div class="table-scroll" tabindex="0" role="region" aria-label="Audit entries">
+                            <table class="config audit">
+                                <thead>
+                                    <tr>
+                                        {["Time", "User", "Instance", "Operation", "Outcome", "Reason", "Parameters", "Request id"]
+                                            .map(|h| view! { <th scope="col">{h}</th> })}
+                                    </tr>
+                                </thead>
+                                <tbody>
+                                    {rows
+                                        .into_iter()
+                                        .map(|e| view! {
+                                            <tr>
+                                                <td>{e.time}</td>
+                                                <td>{e.actor} <span class="hint">{format!(" ({})", e.role)}</span></td>
+                                                <td>{e.instance}</td>
+                                                <td>{e.operation}</td>
+                                                <td>{e.outcome}</td>
+                                                <td>{e.reason}</td>
+                                                <td><code>{e.parameters}</code></td>
+                                                <td><code>{e.request_id}</code></td>
+                                            </tr>
+                                        })
+                                        .collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }
+                    .into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// Percent-encodes a query value (filters hold emails and ids).
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(super::urlencode("a+b@x.test"), "a%2Bb%40x.test");
+    }
+}
