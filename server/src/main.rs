@@ -5,7 +5,6 @@ use app::domain::{Email, ProviderConfig, Role, TenantId};
 use app::server::{auth, config, control_plane, demo, routes, state, store, telemetry, worker};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
@@ -94,6 +93,35 @@ struct Cli {
     /// Simulated control plane: never answer (for testing leases and timeouts).
     #[arg(long, env = "PORTICO_SIM_HANG", global = true)]
     sim_hang: bool,
+
+    /// The portal's public origin (e.g. https://portal.example.com). State-changing requests
+    /// must come from it (or an origin the provider configuration allows); without it, from
+    /// the Host the browser addressed.
+    #[arg(long, env = "PORTICO_PUBLIC_URL", global = true)]
+    public_url: Option<String>,
+
+    /// Served over TLS (directly or by a proxy): send Strict-Transport-Security.
+    #[arg(long, env = "PORTICO_BEHIND_TLS", global = true)]
+    behind_tls: bool,
+
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    #[arg(
+        long,
+        env = "PORTICO_MAX_BODY_BYTES",
+        default_value_t = 256 * 1024,
+        global = true
+    )]
+    max_body_bytes: usize,
+
+    /// A reverse proxy whose X-Forwarded-For header names the client (repeat, or
+    /// comma-separated in the variable). Without one, the peer address is the client.
+    #[arg(
+        long,
+        env = "PORTICO_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    trusted_proxy: Vec<std::net::IpAddr>,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -288,16 +316,20 @@ async fn serve(cli: &Cli, provider: ProviderConfig) -> anyhow::Result<()> {
     if (cli.config.is_none() || cli.demo) && demo::seed(&store, &provider).await? {
         tracing::info!("loaded demo data");
     }
+    if let Some(url) = &cli.public_url {
+        if !app::domain::config::is_origin(url.trim_end_matches('/')) {
+            bail!("--public-url must be an origin such as https://portal.example.com, not {url}");
+        }
+    }
     let settings = state::Settings {
         session_idle: Duration::from_secs(cli.session_idle_minutes.max(1) * 60),
         session_absolute: Duration::from_secs(cli.session_max_hours.max(1) * 3600),
+        public_origin: cli.public_url.clone(),
+        behind_tls: cli.behind_tls,
+        max_body_bytes: cli.max_body_bytes,
+        trusted_proxies: cli.trusted_proxy.clone(),
     };
-    let state = state::AppState {
-        leptos_options,
-        store: store.clone(),
-        provider: Arc::new(provider),
-        settings: Arc::new(settings),
-    };
+    let state = state::AppState::new(leptos_options, store.clone(), provider, settings);
     if !(0.0..=1.0).contains(&cli.sim_failure_rate) {
         bail!("--sim-failure-rate must be between 0 and 1");
     }
@@ -327,6 +359,8 @@ async fn serve(cli: &Cli, provider: ProviderConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(%addr, engine = store.engine(), "Portico is listening on http://{addr}");
+    // The peer address feeds the sign-in rate limiter.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

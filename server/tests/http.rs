@@ -77,7 +77,11 @@ async fn anonymous_calls_are_unauthenticated(engine: Engine) {
         .await;
     assert_eq!(res.status, 401);
     let res = app
-        .call(Some("portico_session=forged-token"), "current_user", &[])
+        .call(
+            Some("__Host-portico_session=forged-token"),
+            "current_user",
+            &[],
+        )
         .await;
     assert_eq!(res.status, 401);
 }

@@ -23,6 +23,8 @@ pub enum AppError {
     },
     #[error("This request was already made with different details; reload and try again.")]
     KeyReused,
+    #[error("Too many failed sign-ins. Try again in {} minute(s).", retry_after_secs.div_ceil(60))]
+    RateLimited { retry_after_secs: u64 },
     #[error("Something went wrong on our side. If it persists, quote request id {request_id}.")]
     Internal { request_id: String },
     #[error("The request could not be completed: {0}")]
@@ -64,6 +66,7 @@ impl AppError {
             AppError::Denied { field: Some(_), .. } => 422,
             AppError::Denied { field: None, .. } => 403,
             AppError::KeyReused => 409,
+            AppError::RateLimited { .. } => 429,
             AppError::Transport(_) => 400,
             AppError::Internal { .. } => 500,
         }
@@ -74,6 +77,16 @@ impl FromServerFnError for AppError {
     type Encoder = super::codec::JsonTextEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        // On the server this is a request that could not be decoded: its details (serde's
+        // messages name Rust types) are logged, not returned.
+        #[cfg(feature = "ssr")]
+        {
+            tracing::info!(error = %value, "malformed server-function request");
+            AppError::Transport(
+                "the request is malformed (expected JSON with this function's fields)".into(),
+            )
+        }
+        #[cfg(not(feature = "ssr"))]
         AppError::Transport(value.to_string())
     }
 }

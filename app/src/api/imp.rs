@@ -10,6 +10,7 @@ use crate::domain::{
     Email, InstanceDetail, InstanceFilter, InstanceId, InstanceSummary, Me, ParamEntry,
 };
 use crate::server::auth::{self, Session, SignInError};
+use crate::server::security;
 use crate::server::state::AppState;
 use crate::server::store::ops::{
     Actor, AuditEvent, AuditFilter, OpState, OperationRecord, SubmitError, Submitted,
@@ -21,7 +22,7 @@ use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 use std::collections::BTreeMap;
 
-/// Sets the HTTP status that matches an error before it is encoded.
+/// Sets the HTTP status (and `Retry-After`) that match an error before it is encoded.
 pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
     if let Err(e) = &result {
         if let (Some(opts), Ok(code)) = (
@@ -29,6 +30,9 @@ pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
             http::StatusCode::from_u16(e.status()),
         ) {
             opts.set_status(code);
+            if let AppError::RateLimited { retry_after_secs } = e {
+                opts.insert_header(http::header::RETRY_AFTER, (*retry_after_secs).into());
+            }
         }
     }
     result
@@ -83,8 +87,23 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     if password.is_empty() {
         return Err(AppError::invalid("password", "must not be empty"));
     }
+    let parts = use_context::<Parts>().ok_or_else(|| internal(&"request parts missing"))?;
+    let addr = security::client_addr(
+        &parts.extensions,
+        &parts.headers,
+        &state.settings.trusted_proxies,
+    );
+    let limiter = &state.sign_in_limiter;
+    let now = std::time::Instant::now();
+    if let Err(wait) = limiter.check(addr, email.as_str(), now) {
+        tracing::warn!(email = %email, ?addr, "sign-in refused: too many failures");
+        return Err(AppError::RateLimited {
+            retry_after_secs: wait.as_secs().max(1),
+        });
+    }
     match auth::sign_in_with_password(&state, &email, password).await {
         Ok((token, record)) => {
+            limiter.record_success(email.as_str());
             tracing::info!(user = %record.user_id, tenant = %record.tenant_id, "signed in");
             let opts = expect_context::<ResponseOptions>();
             if let Ok(v) = auth::session_cookie(&state, &token).parse() {
@@ -94,6 +113,7 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
             Ok(())
         }
         Err(SignInError::BadCredentials) => {
+            limiter.record_failure(addr, email.as_str(), now);
             tracing::info!(email = %email, "sign-in refused");
             Err(AppError::BadCredentials)
         }

@@ -18,6 +18,35 @@ pub struct ProviderConfig {
     pub plans: Vec<Plan>,
     #[serde(default)]
     pub audit: AuditSettings,
+    #[serde(default)]
+    pub security: Security,
+}
+
+/// Which other sites may talk to the portal.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    /// Origins (`https://host[:port]`), besides the portal's own, whose pages may send
+    /// state-changing requests to it.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Origins allowed to show the portal in a frame; empty means no site may.
+    #[serde(default)]
+    pub frame_ancestors: Vec<String>,
+}
+
+/// `scheme://host[:port]` with an http(s) scheme and nothing after the authority.
+pub fn is_origin(s: &str) -> bool {
+    let Some(rest) = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
 }
 
 /// Who may read a tenant's audit log (admins and operators always may; nobody may edit it).
@@ -315,6 +344,20 @@ impl ProviderConfig {
         ] {
             if let Some(d) = first_duplicate(ops.iter()) {
                 out.push(&["roles", role], format!("lists \"{d}\" twice"));
+            }
+        }
+
+        for (key, list) in [
+            ("allowed_origins", &self.security.allowed_origins),
+            ("frame_ancestors", &self.security.frame_ancestors),
+        ] {
+            for o in list {
+                if !is_origin(o) {
+                    out.push(
+                        &["security", key],
+                        format!("\"{o}\" is not an origin of the form https://host[:port]"),
+                    );
+                }
             }
         }
 

@@ -16,7 +16,7 @@ use http::HeaderMap;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-pub const COOKIE_NAME: &str = "portico_session";
+pub const COOKIE_NAME: &str = "__Host-portico_session";
 
 /// A verified, live session: the only source of a request's tenant.
 #[derive(Debug, Clone, PartialEq)]
@@ -247,10 +247,15 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             http::header::COOKIE,
-            "theme=dark; portico_session=abc123; x=y".parse().unwrap(),
+            "theme=dark; __Host-portico_session=abc123; x=y"
+                .parse()
+                .unwrap(),
         );
         assert_eq!(token_from_headers(&h).as_deref(), Some("abc123"));
-        h.insert(http::header::COOKIE, "portico_session=".parse().unwrap());
+        h.insert(
+            http::header::COOKIE,
+            "__Host-portico_session=".parse().unwrap(),
+        );
         assert_eq!(token_from_headers(&h), None);
     }
 

@@ -176,6 +176,23 @@ mod tests {
     }
 
     #[test]
+    fn security_origins_must_be_origins() {
+        let src = format!(
+            "{DEMO_CONFIG}\n[security]\nallowed_origins = [\"https://acme.example\"]\n\
+             frame_ancestors = [\"https://acme.example/app\", \"*\"]\n"
+        );
+        let e = err_of(&src);
+        assert_eq!(e.problems.len(), 2, "{:?}", e.problems);
+        assert!(e.to_string().contains("security.frame_ancestors"), "{e}");
+        let ok = format!(
+            "{DEMO_CONFIG}\n[security]\nframe_ancestors = [\"https://acme.example\", \"http://127.0.0.1:4100\"]\n"
+        );
+        let c = parse("acme.toml", &ok).expect("valid origins");
+        assert_eq!(c.security.frame_ancestors.len(), 2);
+        assert!(c.security.allowed_origins.is_empty());
+    }
+
+    #[test]
     fn syntax_error_names_file_and_line() {
         let src = with("quota = 10", "quota = = 10");
         let e = err_of(&src);

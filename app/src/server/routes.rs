@@ -1,15 +1,17 @@
 //! The HTTP router: pages, server functions, static files, health probes.
 
+use super::security;
 use super::state::AppState;
 use crate::ui::{shell, App};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::Router;
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -19,22 +21,43 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let ctx = state.clone();
     let ctx2 = state.clone();
-    Router::new()
+    let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/audit/export", get(export_audit))
-        .route(
-            "/api/{*fn_name}",
-            get(server_fn_handler).post(server_fn_handler),
-        )
-        .leptos_routes_with_context(&state, routes, move || provide_context(ctx.clone()), {
+        // Server functions are routed by leptos_routes_with_context below, each with its
+        // own method (all POST: no mutating one is reachable by a GET a link could send).
+        .route("/api/{*fn_name}", any(no_such_function))
+        .leptos_routes_with_context(&state, routes, move || page_context(&ctx), {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,
-        >(move || provide_context(ctx2.clone()), shell))
+        >(move || page_context(&ctx2), shell));
+    harden(app, state)
+}
+
+/// What every page render gets: the state, and its Content-Security-Policy with this
+/// response's nonce.
+fn page_context(state: &AppState) {
+    provide_context(state.clone());
+    security::provide_page_policy(state);
+}
+
+/// The layers every route sits behind, innermost first: the body size limit, panic
+/// containment, cross-site refusal and security headers, request id propagation, tracing and
+/// the request id itself.
+pub fn harden(app: Router<AppState>, state: AppState) -> Router {
+    let limit = state.settings.max_body_bytes;
+    app.layer(RequestBodyLimitLayer::new(limit))
+        .layer(axum::middleware::from_fn(undecodable_is_bad_request))
+        .layer(axum::middleware::from_fn(security::contain_panics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::guard,
+        ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
@@ -58,8 +81,27 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
-    handle_server_fns_with_context(move || provide_context(state.clone()), req).await
+/// leptos_axum routes each server function itself; this answers any other `/api/` path.
+async fn no_such_function() -> Response {
+    (StatusCode::NOT_FOUND, "No such function.").into_response()
+}
+
+/// A server-function body that cannot be decoded never reaches the function (which sets its
+/// own status), so server_fn answers 500; it is the client's mistake: 400.
+async fn undecodable_is_bad_request(req: Request<Body>, next: axum::middleware::Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let res = next.run(req).await;
+    if !api || res.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    if let Ok(crate::api::AppError::Transport(_)) = serde_json::from_slice(&bytes) {
+        parts.status = StatusCode::BAD_REQUEST;
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {

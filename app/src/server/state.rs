@@ -1,7 +1,9 @@
+use super::security::SignInLimiter;
 use super::store::Store;
 use crate::domain::ProviderConfig;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +14,15 @@ pub struct Settings {
     pub session_idle: Duration,
     /// A session ends this long after sign-in, however busy.
     pub session_absolute: Duration,
+    /// The portal's own origin (`https://portal.example`), when known; otherwise requests are
+    /// compared with their Host header.
+    pub public_origin: Option<String>,
+    /// Served over TLS, directly or by a proxy: adds Strict-Transport-Security.
+    pub behind_tls: bool,
+    /// Request bodies larger than this are refused with 413.
+    pub max_body_bytes: usize,
+    /// Reverse proxies whose `X-Forwarded-For` names the client; nobody else's is believed.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Default for Settings {
@@ -19,6 +30,10 @@ impl Default for Settings {
         Settings {
             session_idle: Duration::from_secs(30 * 60),
             session_absolute: Duration::from_secs(12 * 60 * 60),
+            public_origin: None,
+            behind_tls: false,
+            max_body_bytes: 256 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -30,4 +45,22 @@ pub struct AppState {
     pub store: Store,
     pub provider: Arc<ProviderConfig>,
     pub settings: Arc<Settings>,
+    pub sign_in_limiter: Arc<SignInLimiter>,
+}
+
+impl AppState {
+    pub fn new(
+        leptos_options: LeptosOptions,
+        store: Store,
+        provider: ProviderConfig,
+        settings: Settings,
+    ) -> AppState {
+        AppState {
+            leptos_options,
+            store,
+            provider: Arc::new(provider),
+            settings: Arc::new(settings),
+            sign_in_limiter: Arc::new(SignInLimiter::default()),
+        }
+    }
 }

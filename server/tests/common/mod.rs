@@ -7,7 +7,6 @@ use app::server::state::{AppState, Settings};
 use app::server::store::Store;
 use app::server::{demo, routes};
 use leptos::config::LeptosOptions;
-use std::sync::Arc;
 
 /// Where the PostgreSQL tests create their databases. CI has a server on 127.0.0.1:5432; the
 /// tests fail (never skip) when it cannot be reached.
@@ -128,7 +127,7 @@ impl Reply {
             .get_all("set-cookie")
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("portico_session="))
+            .find(|v| v.starts_with("__Host-portico_session="))
             .map(|v| v.split(';').next().unwrap_or_default().to_owned())
     }
 
@@ -155,12 +154,7 @@ impl TestApp {
         demo::seed(&db.store, &provider)
             .await
             .expect("seed demo data");
-        let state = AppState {
-            leptos_options: leptos_options(),
-            store: db.store.clone(),
-            provider: Arc::new(provider),
-            settings: Arc::new(settings),
-        };
+        let state = AppState::new(leptos_options(), db.store.clone(), provider, settings);
         let router = routes::router(state.clone());
         TestApp { db, state, router }
     }
