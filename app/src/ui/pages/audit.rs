@@ -1,6 +1,6 @@
 use crate::api::{audit_log, list_instances};
 use crate::domain::Operation;
-use crate::ui::components::{ErrorBox, Shell};
+use crate::ui::components::{set_http_status, ErrorBox, Shell};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -97,7 +97,10 @@ fn Audit() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading">"Loading the audit log…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                    Err(e) => {
+                        set_http_status(e.status());
+                        view! { <ErrorBox error=e/> }.into_any()
+                    }
                     Ok(rows) if rows.is_empty() => view! { <p class="empty">"No entries match these filters."</p> }.into_any(),
                     Ok(rows) => view! {
                         <div class="table-scroll" tabindex="0" role="region" aria-label="Audit entries">

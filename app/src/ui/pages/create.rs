@@ -5,7 +5,7 @@ use crate::ui::components::ops::{
     field, field_dyn, new_key, parameter_control, parameter_value, read_resources, resource_fields,
     resource_signals, Control,
 };
-use crate::ui::components::{ErrorBox, Shell};
+use crate::ui::components::{set_http_status, ErrorBox, Shell};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_meta::Title;
@@ -27,10 +27,16 @@ pub fn CreatePage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match options.await {
                         Ok(o) => match o.denied.clone() {
-                            Some(reason) => view! { <ErrorBox error=AppError::Denied { reason, field: None }/> }.into_any(),
+                            Some(reason) => {
+                                set_http_status(403);
+                                view! { <ErrorBox error=AppError::Denied { reason, field: None }/> }.into_any()
+                            }
                             None => view! { <CreateForm o/> }.into_any(),
                         },
-                        Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                        Err(e) => {
+                            set_http_status(e.status());
+                            view! { <ErrorBox error=e/> }.into_any()
+                        }
                     }
                 })}
             </Suspense>
