@@ -1,0 +1,310 @@
+//! Drives every cell of `authz_matrix.toml` over HTTP against the real router, and fails when a
+//! server function, page or route has no row there.
+
+mod common;
+
+use app::domain::{Email, Role, TenantId};
+use app::server::store::TenantScope;
+use app::server::{auth, routes};
+use axum::body::Body;
+use axum::http::Request;
+use common::{Engine, Reply, TestApp};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+const ACTORS: [&str; 5] = ["anonymous", "viewer", "operator", "admin", "other"];
+const TENANTS: [&str; 3] = ["globex", "initech", "umbrella"];
+const PW: &str = "portico-demo";
+
+fn matrix() -> Vec<Value> {
+    let src = include_str!("authz_matrix.toml");
+    let doc: toml::Value = toml::from_str(src).expect("authz_matrix.toml parses");
+    let doc = serde_json::to_value(doc).unwrap();
+    doc["row"].as_array().expect("rows").clone()
+}
+
+fn other_tenant(t: &str) -> &'static str {
+    match t {
+        "globex" => "umbrella",
+        "initech" => "globex",
+        _ => "initech",
+    }
+}
+
+/// The email an actor signs in with, for a row about `tenant`.
+fn email_of(actor: &str, tenant: &str) -> Option<String> {
+    match actor {
+        "anonymous" => None,
+        "viewer" => Some(format!("viewer@{tenant}.test")),
+        "operator" => Some(format!("ops@{tenant}.test")),
+        "admin" => Some(format!("admin@{tenant}.test")),
+        "other" => Some(format!("admin@{}.test", other_tenant(tenant))),
+        a => panic!("unknown actor {a}"),
+    }
+}
+
+/// The tenant whose data an actor may see (none for anonymous).
+fn home_of(actor: &str, tenant: &str) -> Option<&'static str> {
+    match actor {
+        "anonymous" => None,
+        "other" => Some(other_tenant(tenant)),
+        _ => TENANTS.into_iter().find(|t| *t == tenant),
+    }
+}
+
+/// Every tenant gets a viewer and an operator, as globex has in the demo data.
+async fn add_missing_members(app: &TestApp) {
+    let hash = auth::hash_password(PW.into()).await.unwrap();
+    for tenant in ["initech", "umbrella"] {
+        for (prefix, role) in [("viewer", Role::Viewer), ("ops", Role::Operator)] {
+            let email = Email::parse(&format!("{prefix}@{tenant}.test")).unwrap();
+            let user = app
+                .db
+                .store
+                .create_user(&email, prefix, Some(&hash))
+                .await
+                .unwrap();
+            let scope = TenantScope::trusted(TenantId::parse(tenant).unwrap());
+            app.db
+                .store
+                .set_membership(&scope, &user, role)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Instance names per tenant, to look for in responses that must not show them.
+async fn instance_names(app: &TestApp) -> BTreeMap<&'static str, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for t in TENANTS {
+        let scope = TenantScope::trusted(TenantId::parse(t).unwrap());
+        let names = app
+            .db
+            .store
+            .list_instances(&scope)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.name)
+            .collect();
+        out.insert(t, names);
+    }
+    out
+}
+
+struct Fixture {
+    app: TestApp,
+    id: String,
+    name: String,
+    op: String,
+}
+
+async fn fixture(row: &Value) -> Fixture {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    add_missing_members(&app).await;
+    let tenant = row["tenant"].as_str().unwrap();
+    let (mut id, mut name, mut op) = (String::new(), String::new(), String::new());
+    if let Some(target) = row["target"].as_str() {
+        let scope = TenantScope::trusted(TenantId::parse(tenant).unwrap());
+        let inst = app
+            .db
+            .store
+            .list_instances(&scope)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|i| i.name == target)
+            .unwrap_or_else(|| panic!("no instance {target} in {tenant}"));
+        id = inst.id.to_string();
+        name = inst.name;
+        if row.to_string().contains("{op}") {
+            let admin = app.sign_in(&format!("admin@{tenant}.test"), PW).await;
+            let res = app
+                .call_json(
+                    Some(&admin),
+                    "request_operation",
+                    json!({"instance_id": id, "request": {"operation": "restart"}, "idempotency_key": "fixture"}),
+                )
+                .await;
+            assert_eq!(res.status, 200, "fixture operation: {}", res.body);
+            op = res.json()["operation_id"].as_str().unwrap().to_owned();
+        }
+    }
+    Fixture { app, id, name, op }
+}
+
+fn fill(v: &Value, f: &Fixture, email: &str) -> Value {
+    match v {
+        Value::String(s) => Value::String(
+            s.replace("{id}", &f.id)
+                .replace("{name}", &f.name)
+                .replace("{op}", &f.op)
+                .replace("{email}", email),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(|x| fill(x, f, email)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), fill(x, f, email)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn run_cell(row: &Value, actor: &str, f: &Fixture) -> Reply {
+    let tenant = row["tenant"].as_str().unwrap();
+    let email = email_of(actor, tenant);
+    let cookie = match &email {
+        Some(e) => Some(f.app.sign_in(e, PW).await),
+        None => None,
+    };
+    let as_email = email.unwrap_or_else(|| format!("nobody@{tenant}.test"));
+    let call = row["call"].as_str().unwrap();
+    let (method, path) = call.split_once(' ').unwrap();
+    let path = fill(&Value::String(path.into()), f, &as_email);
+    let path = path.as_str().unwrap();
+    let body = fill(row.get("body").unwrap_or(&json!({})), f, &as_email);
+    let req = match method {
+        "GET" => Request::get(path).header("accept", "text/html"),
+        "POST" => Request::post(path).header("accept", "application/json"),
+        m => panic!("unsupported method {m}"),
+    };
+    let req = match &cookie {
+        Some(c) => req.header("cookie", c),
+        None => req,
+    };
+    let req = if method == "GET" {
+        req.body(Body::empty())
+    } else if row["json"].as_bool().unwrap_or(false) {
+        req.header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+    } else {
+        let form = body
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k}={}", urlencode(v.as_str().unwrap_or_default())))
+            .collect::<Vec<_>>()
+            .join("&");
+        req.header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(form))
+    };
+    f.app.send(req.unwrap()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_cell_of_the_authorization_matrix_holds() {
+    let rows = matrix();
+    let mut failures = Vec::new();
+    for row in &rows {
+        let call = row["call"].as_str().unwrap();
+        let tenant = row["tenant"].as_str().unwrap();
+        let expect = row["expect"].as_object().expect("expect table");
+        let actors: BTreeSet<&str> = expect.keys().map(String::as_str).collect();
+        assert_eq!(
+            actors,
+            ACTORS.into_iter().collect(),
+            "{call} ({tenant}) must give every actor an outcome"
+        );
+        let mutates = row["mutates"].as_bool().unwrap_or(false);
+        let shared = fixture(row).await;
+        let names = instance_names(&shared.app).await;
+        for actor in ACTORS {
+            let want = expect[actor].as_u64().unwrap() as u16;
+            // A cell that changes state runs alone, so the others see the demo data as seeded.
+            let fresh;
+            let f = if mutates && want == 200 {
+                fresh = fixture(row).await;
+                &fresh
+            } else {
+                &shared
+            };
+            let res = run_cell(row, actor, f).await;
+            let label = format!("{call} ({tenant}, {actor})");
+            if res.status != want {
+                failures.push(format!(
+                    "{label}: expected {want}, got {}: {}",
+                    res.status,
+                    res.body.chars().take(200).collect::<String>()
+                ));
+            }
+            let home = home_of(actor, tenant);
+            for (t, list) in &names {
+                if Some(*t) == home {
+                    continue;
+                }
+                for n in list {
+                    if res.body.contains(n.as_str()) {
+                        failures.push(format!("{label}: response shows {t}'s instance {n}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cell(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// `/instances/{id}` and `/instances/:id` alike become `/instances/*`.
+fn shape(path: &str) -> String {
+    path.split('?')
+        .next()
+        .unwrap_or_default()
+        .split('/')
+        .map(|seg| {
+            if seg.starts_with('{') || seg.starts_with(':') {
+                "*"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[test]
+fn every_endpoint_has_a_row_and_every_row_an_endpoint() {
+    let in_matrix: BTreeSet<String> = matrix()
+        .iter()
+        .map(|r| {
+            let (m, p) = r["call"].as_str().unwrap().split_once(' ').unwrap();
+            format!("{m} {}", shape(p))
+        })
+        .collect();
+    let mut endpoints = BTreeSet::new();
+    for (path, method) in leptos::server_fn::axum::server_fn_paths() {
+        endpoints.insert(format!("{method} {}", shape(path)));
+    }
+    for listing in leptos_axum::generate_route_list(app::ui::App) {
+        endpoints.insert(format!("GET {}", shape(listing.path())));
+    }
+    for path in routes::PLAIN_ROUTES {
+        endpoints.insert(format!("GET {}", shape(path)));
+    }
+    let missing: Vec<_> = endpoints.difference(&in_matrix).collect();
+    assert!(
+        missing.is_empty(),
+        "endpoints without a row in authz_matrix.toml: {missing:?}"
+    );
+    let stale: Vec<_> = in_matrix.difference(&endpoints).collect();
+    assert!(
+        stale.is_empty(),
+        "rows for endpoints that do not exist: {stale:?}"
+    );
+}
