@@ -451,3 +451,72 @@ async fn repeated_failures_from_one_address_are_limited_across_accounts() {
         .await;
     assert_eq!(r.status, 200, "another address is not limited");
 }
+
+/// JSON made of the fields the server functions read, nested and typed at random, so the
+/// decoders see near-misses rather than only noise.
+fn payload() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let key = prop::sample::select(vec![
+        "instance_id",
+        "request",
+        "operation",
+        "resources",
+        "replicas",
+        "storage_gib",
+        "changes",
+        "idempotency_key",
+        "confirm_name",
+        "name",
+        "environment",
+        "region",
+        "parameters",
+        "log_level",
+        "stop",
+        "scale",
+        "delete",
+        "update-config",
+    ]);
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_map(|f| serde_json::json!(f)),
+        "[a-z-]{0,12}".prop_map(serde_json::Value::from),
+        any::<String>().prop_map(serde_json::Value::from),
+    ];
+    let json = leaf.prop_recursive(4, 48, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            prop::collection::btree_map(key.clone(), inner, 0..6).prop_map(|m| {
+                serde_json::Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+            }),
+        ]
+    });
+    prop_oneof![
+        3 => json.prop_map(|v| v.to_string()),
+        1 => any::<String>(),
+    ]
+}
+
+#[test]
+fn no_payload_makes_a_server_function_fail_or_panic() {
+    use proptest::prelude::*;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (app, cookie) = rt.block_on(async {
+        let app = TestApp::spawn(Engine::Sqlite).await;
+        let cookie = app.sign_in("admin@umbrella.test", PW).await;
+        (app, cookie)
+    });
+    let functions = vec!["request_operation", "create_instance"];
+    proptest!(ProptestConfig::with_cases(300), |(body in payload(), f in prop::sample::select(functions))| {
+        let res = rt.block_on(app.send(
+            Request::post(format!("/api/{f}"))
+                .header("cookie", &cookie)
+                .header("content-type", "application/json")
+                .header("accept", "application/json")
+                .body(Body::from(body.clone()))
+                .unwrap(),
+        ));
+        prop_assert!(res.status < 500, "{f} {body}: {} {}", res.status, res.body);
+    });
+}

@@ -175,6 +175,27 @@ mod tests {
             .enables(crate::domain::Operation::Delete));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// No file, however mangled, makes the parser panic: it is valid or refused.
+        #[test]
+        fn no_input_makes_the_parser_panic(
+            cut in 0usize..4000,
+            len in 0usize..200,
+            insert in "[ -~\n]{0,40}",
+            noise in ".{0,200}",
+        ) {
+            let mut src: Vec<char> = DEMO_CONFIG.chars().collect();
+            let at = cut.min(src.len());
+            let end = (at + len).min(src.len());
+            src.splice(at..end, insert.chars());
+            let mangled: String = src.into_iter().collect();
+            let _ = parse("mangled.toml", &mangled);
+            let _ = parse("noise.toml", &noise);
+        }
+    }
+
     #[test]
     fn security_origins_must_be_origins() {
         let src = format!(
