@@ -258,6 +258,46 @@ async fn the_session_cookie_is_host_prefixed_and_hardened() {
 }
 
 #[tokio::test]
+async fn when_sites_may_frame_the_portal_the_cookie_works_in_their_iframe() {
+    let mut provider = app::server::config::demo();
+    provider.security.frame_ancestors = vec!["https://www.acme.example".into()];
+    let app = TestApp::spawn_custom(Engine::Sqlite, Settings::default(), provider).await;
+    let res = app
+        .call(
+            None,
+            "sign_in",
+            &[("email", "admin@globex.test"), ("password", PW)],
+        )
+        .await;
+    let set_cookie = res.header("set-cookie").expect("a cookie is set");
+    assert!(
+        set_cookie.starts_with("__Host-portico_session="),
+        "{set_cookie}"
+    );
+    for attr in ["; Secure", "; HttpOnly", "; SameSite=None", "; Partitioned"] {
+        assert!(set_cookie.contains(attr), "lacks {attr}: {set_cookie}");
+    }
+    let page = app.page(None, "/sign-in").await;
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        csp.ends_with("frame-ancestors https://www.acme.example"),
+        "{csp}"
+    );
+    // The cookie no longer stops cross-site posts; the server still does.
+    let cookie = res.session_cookie().unwrap();
+    let forged = app
+        .send(
+            Request::post("/api/sign_out")
+                .header("cookie", &cookie)
+                .header("sec-fetch-site", "cross-site")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+}
+
+#[tokio::test]
 async fn oversized_bodies_get_413() {
     let app = TestApp::spawn_with(
         Engine::Sqlite,

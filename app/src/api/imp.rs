@@ -132,7 +132,7 @@ pub async fn sign_out() -> Result<(), AppError> {
                 .await?;
         }
     }
-    if let Ok(v) = auth::clear_cookie().parse() {
+    if let Ok(v) = auth::clear_cookie(&state).parse() {
         expect_context::<ResponseOptions>().append_header(SET_COOKIE, v);
     }
     leptos_axum::redirect("/sign-in");

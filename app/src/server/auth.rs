@@ -218,15 +218,29 @@ pub async fn sweep_sessions(
     }
 }
 
+/// `SameSite` and `Partitioned` as the embedding mode needs. When the provider lets sites
+/// frame the portal, the cookie must reach it inside their third-party iframe: `SameSite=None`
+/// (cross-site requests are then refused by the Sec-Fetch-Site/Origin check instead) and
+/// `Partitioned`, so the browser keeps it in a jar per embedding site.
+fn cookie_scope(state: &AppState) -> &'static str {
+    if state.provider.security.frame_ancestors.is_empty() {
+        "SameSite=Lax"
+    } else {
+        "SameSite=None; Partitioned"
+    }
+}
+
 /// `Set-Cookie` value carrying a new session token.
 pub fn session_cookie(state: &AppState, token: &str) -> String {
     let max_age = state.settings.session_absolute.as_secs();
-    format!("{COOKIE_NAME}={token}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax")
+    let scope = cookie_scope(state);
+    format!("{COOKIE_NAME}={token}; Path=/; Max-Age={max_age}; HttpOnly; Secure; {scope}")
 }
 
 /// `Set-Cookie` value that removes the session cookie.
-pub fn clear_cookie() -> String {
-    format!("{COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax")
+pub fn clear_cookie(state: &AppState) -> String {
+    let scope = cookie_scope(state);
+    format!("{COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly; Secure; {scope}")
 }
 
 #[cfg(test)]

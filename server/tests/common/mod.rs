@@ -149,8 +149,16 @@ impl TestApp {
     }
 
     pub async fn spawn_with(engine: Engine, settings: Settings) -> TestApp {
+        Self::spawn_custom(engine, settings, config::demo()).await
+    }
+
+    /// With the demo data under a changed provider configuration.
+    pub async fn spawn_custom(
+        engine: Engine,
+        settings: Settings,
+        provider: app::domain::ProviderConfig,
+    ) -> TestApp {
         let db = TestDb::new(engine).await;
-        let provider = config::demo();
         demo::seed(&db.store, &provider)
             .await
             .expect("seed demo data");
