@@ -157,6 +157,12 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Set a user's password and sign them out everywhere. The password is read like
+    /// create-admin's.
+    SetPassword {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -251,6 +257,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::SetPassword { email } => {
+            let store = open_store(&cli).await?;
+            let email = Email::parse(email).context("--email")?;
+            let user = store
+                .user_credentials(&email)
+                .await?
+                .with_context(|| format!("no user {email}"))?;
+            let hash = auth::hash_password(read_password()?).await?;
+            let ended = store.set_password(&user.user_id, &hash).await?;
+            println!("password of {email} changed; {ended} session(s) ended");
+            Ok(())
+        }
         Command::Serve => serve(&cli, provider).await,
     }
 }
@@ -281,20 +299,7 @@ async fn create_admin(
             .await?;
         println!("created tenant {tenant}");
     }
-    let password = match std::env::var("PORTICO_ADMIN_PASSWORD") {
-        Ok(p) => p,
-        Err(_) => {
-            let mut line = String::new();
-            std::io::stdin()
-                .read_line(&mut line)
-                .context("reading the password from standard input")?;
-            line.trim_end_matches(['\r', '\n']).to_owned()
-        }
-    };
-    if password.chars().count() < 12 {
-        bail!("the password must be at least 12 characters");
-    }
-    let hash = auth::hash_password(password).await?;
+    let hash = auth::hash_password(read_password()?).await?;
     let user = store
         .create_user(&email, name.unwrap_or(email.as_str()), Some(&hash))
         .await?;
@@ -374,6 +379,24 @@ async fn serve(cli: &Cli, provider: ProviderConfig) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// A new password from PORTICO_ADMIN_PASSWORD or, if unset, the first line of standard input.
+fn read_password() -> anyhow::Result<String> {
+    let password = match std::env::var("PORTICO_ADMIN_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    if password.chars().count() < 12 {
+        bail!("the password must be at least 12 characters");
+    }
+    Ok(password)
 }
 
 fn leptos_options(path: &Path) -> anyhow::Result<leptos::config::LeptosOptions> {

@@ -111,3 +111,78 @@ fn create_admin_makes_a_first_admin_who_can_sign_in_and_no_demo_data() {
         assert_eq!(m[0].1, app::domain::Role::Admin);
     });
 }
+
+#[test]
+fn set_password_changes_it_and_signs_the_user_out_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    // The demo data (no --config) has admin@globex.test.
+    let migrate = portico(dir.path()).arg("migrate").output().unwrap();
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("data/portico.db").display());
+    let email = app::domain::Email::parse("it@acme.example").unwrap();
+    let user = rt.block_on(async {
+        let store = app::server::store::Store::connect(&url).await.unwrap();
+        let user = store.create_user(&email, "IT", None).await.unwrap();
+        let tenant = app::domain::TenantId::parse("acme").unwrap();
+        store.create_tenant(&tenant, "Acme", "pro").await.unwrap();
+        store
+            .set_membership(
+                &app::server::store::TenantScope::trusted(tenant.clone()),
+                &user,
+                app::domain::Role::Admin,
+            )
+            .await
+            .unwrap();
+        let now = app::server::store::now_millis();
+        store
+            .create_session(&app::server::store::NewSession {
+                session_id: "live".into(),
+                user_id: user.clone(),
+                tenant_id: tenant,
+                origin: "password".into(),
+                now,
+                expires_at: now + 60_000,
+            })
+            .await
+            .unwrap();
+        store.close().await;
+        user
+    });
+    let out = portico(dir.path())
+        .args(["set-password", "--email", "it@acme.example"])
+        .env("PORTICO_ADMIN_PASSWORD", "another-long-password")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 session(s) ended"));
+    rt.block_on(async {
+        let store = app::server::store::Store::connect(&url).await.unwrap();
+        let now = app::server::store::now_millis();
+        assert_eq!(
+            store.find_session("live", now, now - 1000).await.unwrap(),
+            None
+        );
+        let creds = store.user_credentials(&email).await.unwrap().unwrap();
+        assert_eq!(creds.user_id, user);
+        assert!(
+            app::server::auth::verify_password("another-long-password".into(), creds.password_hash)
+                .await
+        );
+    });
+    let unknown = portico(dir.path())
+        .args(["set-password", "--email", "nobody@acme.example"])
+        .env("PORTICO_ADMIN_PASSWORD", "another-long-password")
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no user nobody@acme.example"));
+}

@@ -320,6 +320,56 @@ async fn session_ends_when_account_is_disabled(engine: Engine) {
     );
 }
 
+async fn a_password_change_ends_the_users_sessions_at_once(engine: Engine) {
+    let db = with_two_tenants(engine).await;
+    let email = Email::parse("pw@alpha.test").unwrap();
+    let u = db
+        .store
+        .create_user(&email, "P", Some("old-hash"))
+        .await
+        .unwrap();
+    let other = db
+        .store
+        .create_user(&Email::parse("keep@alpha.test").unwrap(), "K", None)
+        .await
+        .unwrap();
+    let now = now_millis();
+    for (id, user) in [("p1", &u), ("p2", &u), ("k1", &other)] {
+        db.store
+            .set_membership(&scope("alpha"), user, Role::Viewer)
+            .await
+            .unwrap();
+        db.store
+            .create_session(&NewSession {
+                session_id: id.into(),
+                user_id: user.clone(),
+                tenant_id: TenantId::parse("alpha").unwrap(),
+                origin: "password".into(),
+                now,
+                expires_at: now + 60_000,
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(db.store.set_password(&u, "new-hash").await.unwrap(), 2);
+    for id in ["p1", "p2"] {
+        assert_eq!(
+            db.store.find_session(id, now, now - 1000).await.unwrap(),
+            None
+        );
+    }
+    assert!(
+        db.store
+            .find_session("k1", now, now - 1000)
+            .await
+            .unwrap()
+            .is_some(),
+        "other users stay signed in"
+    );
+    let creds = db.store.user_credentials(&email).await.unwrap().unwrap();
+    assert_eq!(creds.password_hash.as_deref(), Some("new-hash"));
+}
+
 async fn tenants_are_counted_and_found(engine: Engine) {
     let db = with_two_tenants(engine).await;
     assert_eq!(db.store.count_tenants().await.unwrap(), 2);
@@ -344,6 +394,7 @@ async fn tenants_are_counted_and_found(engine: Engine) {
 }
 
 on_both_engines!(
+    a_password_change_ends_the_users_sessions_at_once,
     migrations_can_run_twice,
     instance_round_trips_every_field,
     instances_are_visible_only_to_their_tenant,

@@ -303,6 +303,32 @@ impl Store {
         Ok(())
     }
 
+    /// Sets a user's password hash and, in the same transaction, ends every session they hold:
+    /// whoever knew the old password is signed out at once. Returns the sessions ended.
+    pub async fn set_password(&self, user: &UserId, password_hash: &str) -> Result<u64> {
+        let now = now_millis();
+        let ended = on_pool!(self, |p| async {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "UPDATE app_user SET password_hash = $2, updated_at = $3 WHERE user_id = $1",
+            )
+            .bind(user.as_str())
+            .bind(password_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let ended = sqlx::query("DELETE FROM session WHERE user_id = $1")
+                .bind(user.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok::<u64, sqlx::Error>(ended)
+        }
+        .await)?;
+        Ok(ended)
+    }
+
     // ---- authentication (looked up before a tenant is known) ----
 
     pub async fn user_credentials(&self, email: &Email) -> Result<Option<UserCredentials>> {
