@@ -152,17 +152,6 @@ fn fill(v: &Value, f: &Fixture, email: &str) -> Value {
     }
 }
 
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 async fn run_cell(row: &Value, actor: &str, f: &Fixture) -> Reply {
     let tenant = row["tenant"].as_str().unwrap();
     let email = email_of(actor, tenant);
@@ -195,7 +184,12 @@ async fn run_cell(row: &Value, actor: &str, f: &Fixture) -> Reply {
             .as_object()
             .unwrap()
             .iter()
-            .map(|(k, v)| format!("{k}={}", urlencode(v.as_str().unwrap_or_default())))
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    app::domain::percent_encode(v.as_str().unwrap_or_default())
+                )
+            })
             .collect::<Vec<_>>()
             .join("&");
         req.header("content-type", "application/x-www-form-urlencoded")

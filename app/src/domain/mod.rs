@@ -16,3 +16,26 @@ pub use instance::{
     InstanceSummary, Me, OperationStatus, ParamEntry, Resources,
 };
 pub use lifecycle::{Operation, Role, Status};
+
+/// Percent-encodes a query or form value (unreserved characters stay as they are).
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            super::percent_encode("a+b@x.test ~ok"),
+            "a%2Bb%40x.test%20~ok"
+        );
+    }
+}

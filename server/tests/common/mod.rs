@@ -191,7 +191,13 @@ impl TestApp {
     pub async fn call(&self, cookie: Option<&str>, name: &str, form: &[(&str, &str)]) -> Reply {
         let body: String = form
             .iter()
-            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    app::domain::percent_encode(k),
+                    app::domain::percent_encode(v)
+                )
+            })
             .collect::<Vec<_>>()
             .join("&");
         let mut req = axum::http::Request::post(format!("/api/{name}"))
@@ -240,17 +246,6 @@ impl TestApp {
         res.session_cookie()
             .expect("sign-in sets the session cookie")
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Instantiates each listed async test once per storage engine.

@@ -1,5 +1,5 @@
 use crate::api::{audit_log, list_instances};
-use crate::domain::Operation;
+use crate::domain::{percent_encode, Operation};
 use crate::ui::components::{set_http_status, ErrorBox, Shell};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -37,7 +37,7 @@ fn Audit() -> impl IntoView {
         for k in FILTERS {
             let v = get(k);
             if !v.is_empty() {
-                href += &format!("&{k}={}", urlencode(&v));
+                href += &format!("&{k}={}", percent_encode(&v));
             }
         }
         href
@@ -135,25 +135,5 @@ fn Audit() -> impl IntoView {
                 }
             })}
         </Suspense>
-    }
-}
-
-/// Percent-encodes a query value (filters hold emails and ids).
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(super::urlencode("a+b@x.test"), "a%2Bb%40x.test");
     }
 }
