@@ -387,6 +387,22 @@ async fn a_panic_becomes_a_generic_error_with_a_request_id() {
     assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
 }
 
+#[tokio::test]
+async fn a_malformed_query_string_gets_400_without_details() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let cookie = app.sign_in("admin@globex.test", PW).await;
+    let res = app
+        .send(
+            Request::get("/audit/export?format=csv&user=%FF%FE&user=twice")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status, 400, "{}", res.body);
+    assert_leaks_nothing(&res);
+}
+
 async fn database_failures_leak_nothing(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let cookie = app.sign_in("admin@globex.test", PW).await;
@@ -405,6 +421,7 @@ async fn database_failures_leak_nothing(engine: Engine) {
         )
         .await,
         app.page(Some(&cookie), "/instances").await,
+        app.page(Some(&cookie), "/audit/export?format=json").await,
     ] {
         assert_eq!(res.status, 500, "{}", res.body);
         let id = res.header("x-request-id").expect("a request id");

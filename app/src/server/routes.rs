@@ -135,24 +135,27 @@ struct ExportQuery {
 /// The filtered audit log as a download: `?format=csv` (default) or `?format=json`.
 async fn export_audit(
     State(state): State<AppState>,
-    axum::extract::Query(q): axum::extract::Query<ExportQuery>,
+    query: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
     headers: axum::http::HeaderMap,
 ) -> Response {
     use crate::api::imp::{audit_filter, read_audit};
     use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+    // The extractor's own message names the failing field and Rust types; say less.
+    let Ok(axum::extract::Query(q)) = query else {
+        return (StatusCode::BAD_REQUEST, "The query string is malformed.").into_response();
+    };
     let session = match super::auth::current_session(&state, &headers).await {
         Ok(Some(s)) => s,
         Ok(None) => {
             return (StatusCode::UNAUTHORIZED, "Please sign in to continue.").into_response()
         }
         Err(e) => {
-            let id = crate::server::store::new_id();
+            let id = headers
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
             tracing::error!(request_id = %id, error = ?e, "audit export failed");
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("Something went wrong (request id {id})."),
-            )
-                .into_response();
+            return security::internal_error_response(id);
         }
     };
     let filter = audit_filter(&q.instance_id, &q.operation, &q.user, &q.outcome);
