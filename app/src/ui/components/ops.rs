@@ -48,13 +48,15 @@ pub fn focus_id(id: String) {
     let _ = id;
 }
 
-/// Polls `op` until it ends, then asks the page to reload what it shows. Effects run only in
-/// the browser, so the server never polls.
-pub fn follow(op: RwSignal<Option<OperationStatus>>, refresh: Callback<()>) {
+/// Polls `op` until it ends, then bumps `version` so the page reloads what it shows. Effects
+/// run only in the browser, so the server never polls. A poll that answers after the page was
+/// left finds its signals disposed and changes nothing (signal writes never panic there).
+pub fn follow(op: RwSignal<Option<OperationStatus>>, version: RwSignal<u32>) {
+    let refresh = move || version.update(|v| *v += 1);
     Effect::new(move |_| {
         let Some(current) = op.get() else { return };
         if current.finished() {
-            refresh.run(());
+            refresh();
             return;
         }
         set_timeout(
@@ -65,7 +67,7 @@ pub fn follow(op: RwSignal<Option<OperationStatus>>, refresh: Callback<()>) {
                             op.try_set(Some(next));
                         }
                         // Signed out or gone: the reloaded page says what happened.
-                        Err(_) => refresh.run(()),
+                        Err(_) => refresh(),
                     }
                 })
             },

@@ -22,7 +22,6 @@ fn Instance() -> impl IntoView {
     let query = use_query_map();
     // Bumped when an operation ends, to reload the instance in place.
     let version = RwSignal::new(0u32);
-    let refresh = Callback::new(move |_| version.update(|v| *v += 1));
     let data = Resource::new(
         move || (params.read().get("id").unwrap_or_default(), version.get()),
         |(id, _)| get_instance(id),
@@ -41,7 +40,7 @@ fn Instance() -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">"Loading instance…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(i) => view! { <Detail i refresh open=open()/> }.into_any(),
+                    Ok(i) => view! { <Detail i version open=open()/> }.into_any(),
                     Err(AppError::NotFound) => {
                         set_http_status(404);
                         view! {
@@ -59,10 +58,10 @@ fn Instance() -> impl IntoView {
 }
 
 #[component]
-fn Detail(i: InstanceDetail, refresh: Callback<()>, open: Option<Operation>) -> impl IntoView {
+fn Detail(i: InstanceDetail, version: RwSignal<u32>, open: Option<Operation>) -> impl IntoView {
     let r = i.resources;
     let op = RwSignal::new(i.in_flight.clone());
-    follow(op, refresh);
+    follow(op, version);
     let audit = use_context::<Me>()
         .is_some_and(|me| me.can_read_audit)
         .then(|| {

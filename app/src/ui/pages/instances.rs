@@ -23,7 +23,6 @@ fn Instances() -> impl IntoView {
     let get = move |k: &str| query.read().get(k).unwrap_or_default();
     // Bumped when an operation ends, to reload the list in place.
     let version = RwSignal::new(0u32);
-    let refresh = Callback::new(move |_| version.update(|v| *v += 1));
     let filters = move || (get("environment"), get("status"), get("q"), version.get());
     let data = Resource::new(filters, |(e, s, q, _)| list_instances(e, s, q));
     let create = use_context::<Me>().map(|me| me.create);
@@ -92,7 +91,7 @@ fn Instances() -> impl IntoView {
                             <ul class="instance-list" aria-label="Instances">
                                 {list
                                     .into_iter()
-                                    .map(|i| view! { <Card i refresh/> })
+                                    .map(|i| view! { <Card i version/> })
                                     .collect_view()}
                             </ul>
                         }
@@ -105,11 +104,11 @@ fn Instances() -> impl IntoView {
 }
 
 #[component]
-fn Card(i: InstanceSummary, refresh: Callback<()>) -> impl IntoView {
+fn Card(i: InstanceSummary, version: RwSignal<u32>) -> impl IntoView {
     let op = RwSignal::new(i.in_flight.clone());
     let actions =
         view! { <Actions id=i.id.clone() name=i.name.clone() actions=i.actions.clone() op/> };
-    follow(op, refresh);
+    follow(op, version);
     view! {
         <li class="instance-card">
             <div class="row">
