@@ -114,17 +114,19 @@ fn Audit() -> impl IntoView {
                                 <tbody>
                                     {rows
                                         .into_iter()
-                                        .map(|e| view! {
-                                            <tr>
-                                                <td>{e.time}</td>
-                                                <td>{e.actor} <span class="hint">{format!(" ({})", e.role)}</span></td>
-                                                <td>{e.instance}</td>
-                                                <td>{e.operation}</td>
-                                                <td>{e.outcome}</td>
-                                                <td>{e.reason}</td>
-                                                <td><code>{e.parameters}</code></td>
-                                                <td><code>{e.request_id}</code></td>
-                                            </tr>
+                                        .map(|e| {
+                                            // One cell type for every column keeps the bundle small.
+                                            let cells = [
+                                                e.time,
+                                                format!("{} ({})", e.actor, e.role),
+                                                e.instance,
+                                                e.operation,
+                                                e.outcome,
+                                                e.reason,
+                                                e.parameters,
+                                                e.request_id,
+                                            ];
+                                            view! { <tr>{cells.map(|c| view! { <td>{c}</td> })}</tr> }
                                         })
                                         .collect_view()}
                                 </tbody>
