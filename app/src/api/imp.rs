@@ -3,8 +3,8 @@
 use super::AppError;
 use crate::domain::policy::{self, CreateRequest, OperationRequest, Request};
 use crate::domain::{
-    ActionState, AuditEntry, Bounds, CreateOptions, Operation, OperationStatus, ParamValue,
-    ParameterSpec, Plan, ResourceBounds, Role, Status,
+    ActionState, AuditEntry, Bounds, CreateOptions, FormParam, Operation, OperationStatus,
+    ParamValue, Plan, ResourceBounds, Role, Status,
 };
 use crate::domain::{
     Email, InstanceDetail, InstanceFilter, InstanceId, InstanceSummary, Me, ParamEntry,
@@ -240,18 +240,11 @@ fn summary(state: &AppState, i: &InstanceRecord) -> InstanceSummary {
 }
 
 /// The customer-editable parameters of a plan, safe to send to the browser.
-fn editable(plan: &Plan) -> Vec<ParameterSpec> {
+fn editable(plan: &Plan) -> Vec<FormParam> {
     plan.parameters
         .iter()
         .filter(|p| p.customer_editable)
-        .map(|p| ParameterSpec {
-            default: if p.secret {
-                ParamValue::Text(String::new())
-            } else {
-                p.default.clone()
-            },
-            ..p.clone()
-        })
+        .map(FormParam::from)
         .collect()
 }
 

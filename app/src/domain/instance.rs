@@ -1,6 +1,6 @@
 //! What the pages show of an instance: the shapes that cross the wire.
 
-use super::{Operation, ParameterSpec, ResourceBounds, Role, Status};
+use super::{Operation, ParamType, ParameterSpec, ResourceBounds, Role, Status};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,8 +65,8 @@ pub struct InstanceDetail {
     pub in_flight: Option<OperationStatus>,
     /// The plan's resource limits, which bound the scale form.
     pub bounds: ResourceBounds,
-    /// The parameters the customer may change (secret defaults removed).
-    pub editable: Vec<ParameterSpec>,
+    /// The parameters the customer may change.
+    pub editable: Vec<FormParam>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -160,7 +160,41 @@ pub struct CreateOptions {
     pub environments: Vec<(String, String)>,
     pub regions: Vec<(String, String)>,
     pub bounds: ResourceBounds,
-    pub parameters: Vec<ParameterSpec>,
+    pub parameters: Vec<FormParam>,
+}
+
+/// A parameter the customer may set, as a form needs it. Forms hold text, so the default is
+/// text too: the browser then never decodes a typed value (an untagged enum, costly in wasm).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormParam {
+    pub name: String,
+    pub label: String,
+    pub kind: ParamType,
+    pub allowed: Vec<String>,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    /// The plan's default as text; empty for secrets, which are never sent.
+    pub default: String,
+    pub secret: bool,
+}
+
+impl From<&ParameterSpec> for FormParam {
+    fn from(p: &ParameterSpec) -> Self {
+        FormParam {
+            name: p.name.clone(),
+            label: p.label().to_owned(),
+            kind: p.kind,
+            allowed: p.allowed.clone(),
+            min: p.min,
+            max: p.max,
+            default: if p.secret {
+                String::new()
+            } else {
+                p.default.to_string()
+            },
+            secret: p.secret,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -197,6 +231,27 @@ mod tests {
         assert!(!f.matches(&summary("billing-api", "dev", Status::Running)));
         assert!(!f.matches(&summary("billing-api", "production", Status::Stopped)));
         assert!(!f.matches(&summary("worker", "production", Status::Running)));
+    }
+
+    #[test]
+    fn form_params_carry_defaults_as_text_but_never_a_secrets() {
+        use crate::domain::ParamValue;
+        let mut spec = ParameterSpec {
+            name: "api_key".into(),
+            label: Some("API key".into()),
+            kind: ParamType::String,
+            allowed: vec![],
+            min: None,
+            max: None,
+            default: ParamValue::Text("demo-secret".into()),
+            customer_editable: true,
+            secret: true,
+        };
+        let f = FormParam::from(&spec);
+        assert_eq!((f.label.as_str(), f.default.as_str()), ("API key", ""));
+        spec.secret = false;
+        spec.default = ParamValue::Int(500);
+        assert_eq!(FormParam::from(&spec).default, "500");
     }
 
     #[test]

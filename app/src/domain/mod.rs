@@ -12,7 +12,7 @@ pub use config::{
 };
 pub use ids::{Email, IdError, InstanceId, InstanceName, TenantId, UserId};
 pub use instance::{
-    ActionState, AuditEntry, CreateOptions, Endpoint, InstanceDetail, InstanceFilter,
+    ActionState, AuditEntry, CreateOptions, Endpoint, FormParam, InstanceDetail, InstanceFilter,
     InstanceSummary, Me, OperationStatus, ParamEntry, Resources,
 };
 pub use lifecycle::{Operation, Role, Status};

@@ -5,8 +5,8 @@ use super::{ErrorBox, StatusBadge};
 use crate::api::{get_operation_status, request_operation, AppError};
 use crate::domain::policy::Request;
 use crate::domain::{
-    ActionState, Bounds, InstanceDetail, Operation, OperationStatus, ParamType, ParamValue,
-    ParameterSpec, Resources, Status,
+    ActionState, Bounds, FormParam, InstanceDetail, Operation, OperationStatus, ParamType,
+    ParamValue, Resources, Status,
 };
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -566,7 +566,7 @@ fn scale_form(t: &Target, d: &InstanceDetail, cancel: impl IntoView) -> impl Int
 }
 
 /// A control for one plan parameter, holding its value as text.
-pub fn parameter_control(spec: &ParameterSpec) -> (Control, Option<String>) {
+pub fn parameter_control(spec: &FormParam) -> (Control, Option<String>) {
     let pairs = |v: &[&str]| v.iter().map(|s| (s.to_string(), s.to_string())).collect();
     match spec.kind {
         ParamType::Enum => (
@@ -608,7 +608,7 @@ pub fn parameter_control(spec: &ParameterSpec) -> (Control, Option<String>) {
 }
 
 /// Reads a parameter's text back as its typed value.
-pub fn parameter_value(spec: &ParameterSpec, text: &str) -> Result<ParamValue, AppError> {
+pub fn parameter_value(spec: &FormParam, text: &str) -> Result<ParamValue, AppError> {
     let text = text.trim();
     match spec.kind {
         ParamType::Boolean => Ok(ParamValue::Bool(text == "true")),
@@ -622,7 +622,7 @@ pub fn parameter_value(spec: &ParameterSpec, text: &str) -> Result<ParamValue, A
 
 fn config_form(t: &Target, d: &InstanceDetail, cancel: impl IntoView) -> impl IntoView {
     // Current values as shown (secrets are masked, so their fields start empty).
-    let fields: Vec<(ParameterSpec, String, RwSignal<String>)> = d
+    let fields: Vec<(FormParam, String, RwSignal<String>)> = d
         .editable
         .iter()
         .map(|spec| {
@@ -632,7 +632,7 @@ fn config_form(t: &Target, d: &InstanceDetail, cancel: impl IntoView) -> impl In
                 d.parameters
                     .iter()
                     .find(|p| p.name == spec.name)
-                    .map_or_else(|| spec.default.to_string(), |p| p.value.clone())
+                    .map_or_else(|| spec.default.clone(), |p| p.value.clone())
             };
             (spec.clone(), current.clone(), RwSignal::new(current))
         })
@@ -673,8 +673,7 @@ fn config_form(t: &Target, d: &InstanceDetail, cancel: impl IntoView) -> impl In
                     .into_iter()
                     .map(|(spec, _, value)| {
                         let (control, hint) = parameter_control(&spec);
-                        let label = spec.label().to_owned();
-                        field_dyn(&scope, label, spec.name, hint, control, value, t.error)
+                        field_dyn(&scope, spec.label, spec.name, hint, control, value, t.error)
                     })
                     .collect_view()}
             </div>
@@ -693,16 +692,15 @@ fn config_form(t: &Target, d: &InstanceDetail, cancel: impl IntoView) -> impl In
 mod tests {
     use super::*;
 
-    fn spec(kind: ParamType) -> ParameterSpec {
-        ParameterSpec {
+    fn spec(kind: ParamType) -> FormParam {
+        FormParam {
             name: "max_connections".into(),
-            label: None,
+            label: "Max connections".into(),
             kind,
             allowed: vec![],
             min: Some(10),
             max: Some(1000),
-            default: ParamValue::Int(100),
-            customer_editable: true,
+            default: "100".into(),
             secret: false,
         }
     }

@@ -67,7 +67,7 @@ fn CreateForm(o: CreateOptions) -> impl IntoView {
     let params: Vec<_> = o
         .parameters
         .iter()
-        .map(|spec| (spec.clone(), RwSignal::new(spec.default.to_string())))
+        .map(|spec| (spec.clone(), RwSignal::new(spec.default.clone())))
         .collect();
     let params = StoredValue::new(params);
     let navigate = use_navigate();
@@ -132,8 +132,7 @@ fn CreateForm(o: CreateOptions) -> impl IntoView {
                     .into_iter()
                     .map(|(spec, value)| {
                         let (control, hint) = parameter_control(&spec);
-                        let label = spec.label().to_owned();
-                        field_dyn("new", label, spec.name, hint, control, value, error)
+                        field_dyn("new", spec.label, spec.name, hint, control, value, error)
                     })
                     .collect_view()}
             </div>
