@@ -342,6 +342,12 @@ async fn malformed_payloads_get_400_with_a_clear_message() {
             .await;
         assert_eq!(res.status, 400, "{body}: {}", res.body);
         assert!(res.body.contains("malformed"), "{}", res.body);
+        let id = res.header("x-request-id").expect("a request id");
+        assert!(
+            res.body.contains(id),
+            "the message quotes the request id: {}",
+            res.body
+        );
         assert_leaks_nothing(&res);
     }
 }
@@ -400,6 +406,8 @@ async fn a_malformed_query_string_gets_400_without_details() {
         )
         .await;
     assert_eq!(res.status, 400, "{}", res.body);
+    let id = res.header("x-request-id").expect("a request id");
+    assert!(res.body.contains(id), "{}", res.body);
     assert_leaks_nothing(&res);
 }
 

@@ -94,16 +94,28 @@ async fn no_such_function() -> Response {
 /// own status), so server_fn answers 500; it is the client's mistake: 400.
 async fn undecodable_is_bad_request(req: Request<Body>, next: axum::middleware::Next) -> Response {
     let api = req.uri().path().starts_with("/api/");
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
     let res = next.run(req).await;
     if !api || res.status() != StatusCode::INTERNAL_SERVER_ERROR {
         return res;
     }
     let (mut parts, body) = res.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024)
+    let mut bytes = axum::body::to_bytes(body, 64 * 1024)
         .await
         .unwrap_or_default();
-    if let Ok(crate::api::AppError::Transport(_)) = serde_json::from_slice(&bytes) {
+    if let Ok(crate::api::AppError::Transport(why)) = serde_json::from_slice(&bytes) {
         parts.status = StatusCode::BAD_REQUEST;
+        // Quote the id the cause was logged with, as every other failure does.
+        let quoted = crate::api::AppError::Transport(format!("{why} (request id {request_id})"));
+        if let Ok(b) = serde_json::to_vec(&quoted) {
+            parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+            bytes = b.into();
+        }
     }
     Response::from_parts(parts, Body::from(bytes))
 }
@@ -140,9 +152,18 @@ async fn export_audit(
 ) -> Response {
     use crate::api::imp::{audit_filter, read_audit};
     use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+    let request_id = headers
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
     // The extractor's own message names the failing field and Rust types; say less.
     let Ok(axum::extract::Query(q)) = query else {
-        return (StatusCode::BAD_REQUEST, "The query string is malformed.").into_response();
+        tracing::info!(%request_id, "malformed audit export query");
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("The query string is malformed (request id {request_id})."),
+        )
+            .into_response();
     };
     let session = match super::auth::current_session(&state, &headers).await {
         Ok(Some(s)) => s,
@@ -150,12 +171,8 @@ async fn export_audit(
             return (StatusCode::UNAUTHORIZED, "Please sign in to continue.").into_response()
         }
         Err(e) => {
-            let id = headers
-                .get(&REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            tracing::error!(request_id = %id, error = ?e, "audit export failed");
-            return security::internal_error_response(id);
+            tracing::error!(%request_id, error = ?e, "audit export failed");
+            return security::internal_error_response(request_id);
         }
     };
     let filter = audit_filter(&q.instance_id, &q.operation, &q.user, &q.outcome);
