@@ -44,12 +44,8 @@ fn state() -> Result<AppState, AppError> {
 
 fn request_id() -> String {
     use_context::<Parts>()
-        .and_then(|p| {
-            p.headers
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        })
+        .map(|p| security::request_id(&p.headers).to_owned())
+        .filter(|id| id != "-")
         .unwrap_or_else(crate::server::store::new_id)
 }
 

@@ -65,11 +65,7 @@ pub fn harden(app: Router<AppState>, state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
-                let id = req
-                    .headers()
-                    .get(&REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
+                let id = security::request_id(req.headers());
                 // tenant and user are filled in once the session is known.
                 tracing::info_span!(
                     "request",
@@ -94,12 +90,7 @@ async fn no_such_function() -> Response {
 /// own status), so server_fn answers 500; it is the client's mistake: 400.
 async fn undecodable_is_bad_request(req: Request<Body>, next: axum::middleware::Next) -> Response {
     let api = req.uri().path().starts_with("/api/");
-    let request_id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
+    let request_id = security::request_id(req.headers()).to_owned();
     let res = next.run(req).await;
     if !api || res.status() != StatusCode::INTERNAL_SERVER_ERROR {
         return res;
@@ -152,10 +143,7 @@ async fn export_audit(
 ) -> Response {
     use crate::api::imp::{audit_filter, read_audit};
     use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
-    let request_id = headers
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
+    let request_id = security::request_id(&headers);
     // The extractor's own message names the failing field and Rust types; say less.
     let Ok(axum::extract::Query(q)) = query else {
         tracing::info!(%request_id, "malformed audit export query");

@@ -142,16 +142,19 @@ fn add_headers(state: &AppState, h: &mut HeaderMap) {
     );
 }
 
+/// The id `SetRequestIdLayer` gave this request ("-" outside the router, e.g. in unit tests).
+pub fn request_id(headers: &HeaderMap) -> &str {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+}
+
 /// Turns a panic in a handler into the same generic error as any other internal failure,
 /// logged with the request id.
 pub async fn contain_panics(req: Request, next: Next) -> Response {
     use futures::FutureExt;
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
+    let request_id = request_id(req.headers()).to_owned();
     match std::panic::AssertUnwindSafe(next.run(req))
         .catch_unwind()
         .await

@@ -383,25 +383,13 @@ pub enum Control {
 pub fn field(
     scope: &str,
     label: String,
-    name: &'static str,
+    name: impl Into<String>,
     hint: Option<String>,
     control: Control,
     value: RwSignal<String>,
     error: RwSignal<Option<AppError>>,
 ) -> impl IntoView {
-    field_dyn(scope, label, name.to_owned(), hint, control, value, error)
-}
-
-#[allow(clippy::too_many_arguments)]
-pub fn field_dyn(
-    scope: &str,
-    label: String,
-    name: String,
-    hint: Option<String>,
-    control: Control,
-    value: RwSignal<String>,
-    error: RwSignal<Option<AppError>>,
-) -> impl IntoView {
+    let name: String = name.into();
     let id = format!("{scope}-{name}");
     let hint_id = format!("{id}-hint");
     let error_id = format!("{id}-error");
@@ -673,7 +661,7 @@ fn config_form(t: &Target, d: &InstanceDetail, cancel: impl IntoView) -> impl In
                     .into_iter()
                     .map(|(spec, _, value)| {
                         let (control, hint) = parameter_control(&spec);
-                        field_dyn(&scope, spec.label, spec.name, hint, control, value, t.error)
+                        field(&scope, spec.label, spec.name, hint, control, value, t.error)
                     })
                     .collect_view()}
             </div>

@@ -2,7 +2,7 @@ use crate::api::{create_instance, get_create_options, AppError};
 use crate::domain::policy::CreateRequest;
 use crate::domain::{CreateOptions, Resources};
 use crate::ui::components::ops::{
-    field, field_dyn, new_key, parameter_control, parameter_value, read_resources, resource_fields,
+    field, new_key, parameter_control, parameter_value, read_resources, resource_fields,
     resource_signals, Control,
 };
 use crate::ui::components::{set_http_status, ErrorBox, Shell};
@@ -132,7 +132,7 @@ fn CreateForm(o: CreateOptions) -> impl IntoView {
                     .into_iter()
                     .map(|(spec, value)| {
                         let (control, hint) = parameter_control(&spec);
-                        field_dyn("new", spec.label, spec.name, hint, control, value, error)
+                        field("new", spec.label, spec.name, hint, control, value, error)
                     })
                     .collect_view()}
             </div>
