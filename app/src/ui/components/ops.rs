@@ -329,7 +329,7 @@ fn panel(t: &Target, op: Operation, detail: Option<InstanceDetail>) -> impl Into
                     {field(
                         &t.id,
                         format!("Type {name} to confirm"),
-                        "confirm_name",
+                        "confirm_name".into(),
                         None,
                         Control::Text,
                         typed,
@@ -383,13 +383,12 @@ pub enum Control {
 pub fn field(
     scope: &str,
     label: String,
-    name: impl Into<String>,
+    name: String,
     hint: Option<String>,
     control: Control,
     value: RwSignal<String>,
     error: RwSignal<Option<AppError>>,
 ) -> impl IntoView {
-    let name: String = name.into();
     let id = format!("{scope}-{name}");
     let hint_id = format!("{id}-hint");
     let error_id = format!("{id}-error");
@@ -490,7 +489,7 @@ pub fn resource_fields(
             field(
                 scope,
                 label.into(),
-                name,
+                name.into(),
                 Some(hint),
                 Control::Number(b),
                 value,

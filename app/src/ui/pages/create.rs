@@ -117,15 +117,15 @@ fn CreateForm(o: CreateOptions) -> impl IntoView {
             {field(
                 "new",
                 "Name".into(),
-                "name",
+                "name".into(),
                 Some("Lowercase letters, digits and hyphens; up to 64 characters.".into()),
                 Control::Text,
                 name,
                 error,
             )}
             <div class="form-grid">
-                {field("new", "Environment".into(), "environment", None, Control::Select(o.environments.clone()), environment, error)}
-                {field("new", "Region".into(), "region", None, Control::Select(o.regions.clone()), region, error)}
+                {field("new", "Environment".into(), "environment".into(), None, Control::Select(o.environments.clone()), environment, error)}
+                {field("new", "Region".into(), "region".into(), None, Control::Select(o.regions.clone()), region, error)}
                 {resource_fields("new", &o.bounds, None, resources, error)}
                 {params
                     .get_value()
