@@ -4,7 +4,8 @@
 //!     cargo run --release -p portico --example bench_operations
 //!
 //! PostgreSQL is taken from PORTICO_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres);
-//! a throw-away database is created and dropped.
+//! a throw-away database is created and dropped. The portal's side connects as a member of
+//! `portico_app` (role `portico_bench_app`, created if missing), so row-level security applies.
 
 use app::domain::policy::{self, OperationRequest, Request};
 use app::domain::{Email, Endpoint, InstanceId, Resources, Role, Status, TenantId};
@@ -36,13 +37,29 @@ async fn main() -> anyhow::Result<()> {
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&admin)
         .await?;
-    let url = format!(
-        "{}/{name}",
-        admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(b, _)| b)
-    );
-    let pg = Store::connect(&url).await?;
+    let url = |user: Option<&str>| -> anyhow::Result<String> {
+        use sqlx::ConnectOptions;
+        let opts: sqlx::postgres::PgConnectOptions = admin_url.parse()?;
+        let opts = opts.database(&name);
+        Ok(match user {
+            Some(u) => opts.username(u),
+            None => opts,
+        }
+        .to_url_lossy()
+        .to_string())
+    };
+    // Migrated by the administrative role; run as a member of portico_app, as in production,
+    // so the numbers include row-level security.
+    let owner = Store::connect(&url(None)?).await?;
+    owner.migrate().await?;
+    owner.close().await;
+    sqlx::query(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'portico_bench_app') \
+         THEN CREATE ROLE portico_bench_app LOGIN IN ROLE portico_app; END IF; END $$",
+    )
+    .execute(&admin)
+    .await?;
+    let pg = Store::connect(&url(Some("portico_bench_app"))?).await?;
     let result = bench("postgres", pg.clone()).await;
     pg.close().await;
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

@@ -23,6 +23,12 @@ struct Cli {
     #[arg(long, env = "DATABASE_URL", global = true)]
     database_url: Option<String>,
 
+    /// On PostgreSQL, the tables' owner, used only to apply migrations: the portal itself
+    /// connects (`--database-url`) as a role that owns nothing and cannot bypass row-level
+    /// security. `migrate` uses it instead of `--database-url`.
+    #[arg(long, env = "PORTICO_MIGRATION_DATABASE_URL", global = true)]
+    migration_database_url: Option<String>,
+
     /// Where the default SQLite database lives.
     #[arg(long, env = "PORTICO_DATA_DIR", default_value = "data", global = true)]
     data_dir: PathBuf,
@@ -194,19 +200,44 @@ fn load_provider(cli: &Cli) -> anyhow::Result<ProviderConfig> {
     }
 }
 
-async fn open_store(cli: &Cli) -> anyhow::Result<store::Store> {
-    let url = match &cli.database_url {
-        Some(url) => url.clone(),
+fn database_url(cli: &Cli) -> anyhow::Result<String> {
+    match &cli.database_url {
+        Some(url) => Ok(url.clone()),
         None => {
             std::fs::create_dir_all(&cli.data_dir)
                 .with_context(|| format!("cannot create data folder {}", cli.data_dir.display()))?;
-            format!("sqlite://{}", cli.data_dir.join("portico.db").display())
+            Ok(format!(
+                "sqlite://{}",
+                cli.data_dir.join("portico.db").display()
+            ))
         }
-    };
-    let store = store::Store::connect(&url)
+    }
+}
+
+async fn connect(url: &str) -> anyhow::Result<store::Store> {
+    store::Store::connect(url)
         .await
-        .with_context(|| format!("cannot open the {} database", engine_of(&url)))?;
-    store.migrate().await.context("database migration failed")?;
+        .with_context(|| format!("cannot open the {} database", engine_of(url)))
+}
+
+/// Applies migrations as `--migration-database-url` when given, then opens the portal's own
+/// connection, which applies whatever is still missing (nothing, after the owner's run).
+async fn open_store(cli: &Cli) -> anyhow::Result<store::Store> {
+    if let Some(owner_url) = &cli.migration_database_url {
+        let owner = connect(owner_url).await?;
+        let migrated = owner.migrate().await;
+        owner.close().await;
+        migrated.context("database migration failed (as --migration-database-url)")?;
+    }
+    let store = connect(&database_url(cli)?).await?;
+    store.migrate().await.with_context(|| {
+        if store.engine() == "postgres" && cli.migration_database_url.is_none() {
+            "database migration failed; on PostgreSQL the portal's role may not create tables: \
+             give the tables' owner as --migration-database-url"
+        } else {
+            "database migration failed"
+        }
+    })?;
     Ok(store)
 }
 
@@ -234,7 +265,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            let store = open_store(&cli).await?;
+            let url = match &cli.migration_database_url {
+                Some(url) => url.clone(),
+                None => database_url(&cli)?,
+            };
+            let store = connect(&url).await?;
+            store.migrate().await.context("database migration failed")?;
             println!("migrations applied ({})", store.engine());
             Ok(())
         }
@@ -318,6 +354,14 @@ async fn serve(cli: &Cli, provider: ProviderConfig) -> anyhow::Result<()> {
     let leptos_options = leptos_options(&cli.leptos_config)?;
     let addr = leptos_options.site_addr;
     let store = open_store(cli).await?;
+    if let Some(problem) = store.row_security_problem().await? {
+        bail!(
+            "refusing to serve: {problem}. Connect with --database-url as a role granted \
+             portico_app (it owns nothing and cannot bypass row-level security) and apply \
+             migrations with --migration-database-url as the tables' owner; the README's \
+             PostgreSQL section shows how"
+        );
+    }
     if (cli.config.is_none() || cli.demo) && demo::seed(&store, &provider).await? {
         tracing::info!("loaded demo data");
     }

@@ -220,7 +220,7 @@ impl Worker {
                     }));
                 }
                 _ = tokio::time::sleep(renew_every) => {
-                    if !self.store.renew_lease(&op.id, &self.id, now_millis() + ms(lease)).await? {
+                    if !self.store.renew_lease(op, &self.id, now_millis() + ms(lease)).await? {
                         return Ok(None);
                     }
                 }

@@ -21,11 +21,28 @@ pub enum Engine {
     Postgres,
 }
 
+/// The roles the PostgreSQL tests use, as a provider would set them up: the owner is no
+/// superuser (so row-level security binds it too, except where its policies say otherwise),
+/// and the portal's login is a member of `portico_app` that owns nothing.
+pub const PG_OWNER: &str = "portico_test_owner";
+pub const PG_APP: &str = "portico_test_app";
+
 /// A database that exists for one test and is removed afterwards.
 pub struct TestDb {
+    /// Connected as the portal connects: on PostgreSQL, as [`PG_APP`].
     pub store: Store,
+    /// On PostgreSQL, the URLs of the owner (who migrated) and of the portal's role.
+    pub pg: Option<PgUrls>,
     _dir: Option<tempfile::TempDir>,
     pg_name: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct PgUrls {
+    pub owner: String,
+    pub app: String,
+    /// The administrative role of [`postgres_admin_url`], on this database.
+    pub superuser: String,
 }
 
 impl TestDb {
@@ -38,6 +55,7 @@ impl TestDb {
                 store.migrate().await.expect("migrate sqlite");
                 TestDb {
                     store,
+                    pg: None,
                     _dir: Some(dir),
                     pg_name: None,
                 }
@@ -48,16 +66,27 @@ impl TestDb {
                 let admin = sqlx::PgPool::connect(&admin_url).await.unwrap_or_else(|e| {
                     panic!("PostgreSQL is required for these tests and is unreachable at {admin_url}: {e}")
                 });
-                sqlx::query(&format!("CREATE DATABASE {name}"))
+                ensure_pg_roles(&admin).await;
+                sqlx::query(&format!("CREATE DATABASE {name} OWNER {PG_OWNER}"))
                     .execute(&admin)
                     .await
                     .expect("create test database");
                 admin.close().await;
-                let url = replace_db(&admin_url, &name);
-                let store = Store::connect(&url).await.expect("open postgres");
-                store.migrate().await.expect("migrate postgres");
+                let urls = PgUrls {
+                    owner: pg_url(&admin_url, PG_OWNER, &name),
+                    app: pg_url(&admin_url, PG_APP, &name),
+                    superuser: replace_db(&admin_url, &name),
+                };
+                let owner = Store::connect(&urls.owner).await.expect("open postgres");
+                owner
+                    .migrate()
+                    .await
+                    .expect("migrate postgres as the owner");
+                owner.close().await;
+                let store = Store::connect(&urls.app).await.expect("open postgres");
                 TestDb {
                     store,
+                    pg: Some(urls),
                     _dir: None,
                     pg_name: Some(name),
                 }
@@ -94,10 +123,40 @@ fn uuid_hex() -> String {
 }
 
 fn replace_db(url: &str, db: &str) -> String {
-    match url.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{db}"),
-        None => format!("{url}/{db}"),
-    }
+    use sqlx::ConnectOptions;
+    let opts: sqlx::postgres::PgConnectOptions = url.parse().expect("a PostgreSQL URL");
+    opts.database(db).to_url_lossy().to_string()
+}
+
+/// `admin_url` with another user and database (trust authentication needs no password).
+fn pg_url(admin_url: &str, user: &str, db: &str) -> String {
+    use sqlx::ConnectOptions;
+    let opts: sqlx::postgres::PgConnectOptions = admin_url.parse().expect("a PostgreSQL URL");
+    opts.username(user).database(db).to_url_lossy().to_string()
+}
+
+/// Creates the test roles once per cluster. Tests run in parallel, and concurrent CREATE ROLE
+/// or GRANT statements fail on each other, so they take turns under an advisory lock.
+async fn ensure_pg_roles(admin: &sqlx::PgPool) {
+    let mut tx = admin.begin().await.expect("begin");
+    sqlx::query("SELECT pg_advisory_xact_lock(7305420017)")
+        .execute(&mut *tx)
+        .await
+        .expect("lock");
+    sqlx::query(&format!(
+        "DO $$ BEGIN \
+           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{PG_OWNER}') THEN \
+             CREATE ROLE {PG_OWNER} LOGIN CREATEROLE; END IF; \
+           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'portico_app') THEN \
+             CREATE ROLE portico_app NOLOGIN; END IF; \
+           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{PG_APP}') THEN \
+             CREATE ROLE {PG_APP} LOGIN IN ROLE portico_app; END IF; \
+         END $$"
+    ))
+    .execute(&mut *tx)
+    .await
+    .expect("create the test roles");
+    tx.commit().await.expect("commit");
 }
 
 pub fn leptos_options() -> LeptosOptions {

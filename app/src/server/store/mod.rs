@@ -4,6 +4,11 @@
 //! engines, and `on_pool!` instantiates each method body for each pool type. Every query over
 //! tenant-owned rows takes a [`TenantScope`], which only a verified session (or an explicitly
 //! trusted caller such as the CLI) can produce.
+//!
+//! On PostgreSQL those queries also run in a transaction that names the tenant (see `scoped!`),
+//! so row-level security (migration 0002) stops a query that forgot its tenant filter. The few
+//! lookups that must cross tenants call SECURITY DEFINER functions there; on SQLite, which has
+//! no row-level security, they are plain queries.
 
 use crate::domain::policy::InstanceFacts;
 use crate::domain::{
@@ -14,6 +19,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::Row;
+use sqlx::Transaction;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
@@ -140,6 +146,50 @@ macro_rules! on_pool {
     };
 }
 
+/// Opens a transaction confined to one tenant.
+trait BeginIn {
+    type Db: sqlx::Database;
+    fn begin_in(
+        &self,
+        tenant: &str,
+    ) -> impl std::future::Future<Output = sqlx::Result<Transaction<'static, Self::Db>>> + Send;
+}
+
+impl BeginIn for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_in(&self, _tenant: &str) -> sqlx::Result<Transaction<'static, sqlx::Sqlite>> {
+        self.begin().await
+    }
+}
+
+impl BeginIn for PgPool {
+    type Db = sqlx::Postgres;
+    /// `set_config(.., true)` is `SET LOCAL` with a bind parameter: the setting ends with the
+    /// transaction, so a pooled connection never carries a tenant into its next use.
+    async fn begin_in(&self, tenant: &str) -> sqlx::Result<Transaction<'static, sqlx::Postgres>> {
+        let mut tx = self.begin().await?;
+        sqlx::query("SELECT set_config('portico.tenant_id', $1, true)")
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+}
+
+/// Evaluates `$body` with `$tx` bound to a transaction confined to `$tenant`, and commits.
+/// `?` inside the body returns a [`StoreError`] (and rolls back, by dropping the transaction).
+macro_rules! scoped {
+    ($store:expr, $tenant:expr, |$tx:ident| $body:expr) => {
+        on_pool!($store, |pool| async {
+            let mut $tx = pool.begin_in($tenant).await?;
+            let out = $body;
+            $tx.commit().await?;
+            Ok::<_, StoreError>(out)
+        }
+        .await)
+    };
+}
+
 pub mod ops;
 
 #[derive(Clone, Debug)]
@@ -194,12 +244,55 @@ impl Store {
         }
     }
 
+    /// Applies the migrations not yet applied. On PostgreSQL an up-to-date database is only read
+    /// (which migrations it has, and their checksums), so the portal's own role, which may not
+    /// create tables, can start against a database that the tables' owner migrated.
     pub async fn migrate(&self) -> Result<()> {
         match &self.pool {
             Pool::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
-            Pool::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
+            Pool::Postgres(p) => {
+                let migrator = sqlx::migrate!("./migrations/postgres");
+                if !pg_migrated(p, &migrator).await? {
+                    migrator.run(p).await?;
+                }
+            }
         }
         Ok(())
+    }
+
+    /// On PostgreSQL, why this connection's role must not serve the portal: it could read
+    /// around row-level security (a superuser, a BYPASSRLS role, or the tables' owner, or a
+    /// member of one), or the tables do not have it enabled and forced. `None` on SQLite.
+    pub async fn row_security_problem(&self) -> Result<Option<String>> {
+        let Pool::Postgres(p) = &self.pool else {
+            return Ok(None);
+        };
+        let (role, bypass, owns, forced): (String, bool, bool, bool) = sqlx::query_as(
+            "WITH t AS (SELECT c.* FROM pg_class c WHERE c.oid IN ('tenant'::regclass, \
+               'membership'::regclass, 'session'::regclass, 'instance'::regclass, \
+               'operation'::regclass, 'audit_event'::regclass)) \
+             SELECT current_user::text, \
+               EXISTS (SELECT 1 FROM pg_roles r WHERE (r.rolsuper OR r.rolbypassrls) \
+                         AND pg_has_role(current_user, r.oid, 'MEMBER')), \
+               EXISTS (SELECT 1 FROM t WHERE pg_has_role(current_user, t.relowner, 'MEMBER')), \
+               (SELECT bool_and(t.relrowsecurity AND t.relforcerowsecurity) FROM t)",
+        )
+        .fetch_one(p)
+        .await?;
+        Ok(if bypass {
+            Some(format!(
+                "the database role {role:?} is a superuser or may bypass row-level security"
+            ))
+        } else if owns {
+            Some(format!(
+                "the database role {role:?} owns Portico's tables (or may act as their owner), \
+                 so row-level security cannot hold it"
+            ))
+        } else if !forced {
+            Some("row-level security is not enabled and forced on every tenant table".into())
+        } else {
+            None
+        })
     }
 
     /// Cheap liveness query for `/readyz`.
@@ -216,34 +309,41 @@ impl Store {
 
     pub async fn create_tenant(&self, id: &TenantId, name: &str, plan_id: &str) -> Result<()> {
         let now = now_millis();
-        on_pool!(self, |p| sqlx::query(
+        scoped!(self, id.as_str(), |tx| {
+            sqlx::query(
             "INSERT INTO tenant (tenant_id, name, plan_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)"
         )
         .bind(id.as_str())
         .bind(name)
         .bind(plan_id)
         .bind(now)
-        .execute(p).await.map(|r| r.rows_affected()))
-        .map_err(conflict("a tenant with this id already exists"))?;
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict("a tenant with this id already exists"))?
+        .rows_affected()
+        })?;
         Ok(())
     }
 
     pub async fn tenant_exists(&self, id: &TenantId) -> Result<bool> {
-        let n: i64 = on_pool!(self, |p| sqlx::query_scalar(
+        let n: i64 = scoped!(self, id.as_str(), |tx| sqlx::query_scalar(
             "SELECT COUNT(*) FROM tenant WHERE tenant_id = $1"
         )
         .bind(id.as_str())
-        .fetch_one(p)
-        .await)?;
+        .fetch_one(&mut *tx)
+        .await?)?;
         Ok(n > 0)
     }
 
+    /// How many tenants exist, across all of them (the demo loads only into an empty database).
     pub async fn count_tenants(&self) -> Result<i64> {
-        Ok(on_pool!(self, |p| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM tenant"
-        )
-        .fetch_one(p)
-        .await)?)
+        let sql = self.per_engine(
+            "SELECT COUNT(*) FROM tenant",
+            "SELECT portico_tenant_count()",
+        );
+        Ok(on_pool!(self, |p| sqlx::query_scalar(sql)
+            .fetch_one(p)
+            .await)?)
     }
 
     pub async fn create_user(
@@ -275,7 +375,7 @@ impl Store {
         role: Role,
     ) -> Result<()> {
         let now = now_millis();
-        on_pool!(self, |p| {
+        scoped!(self, scope.tenant_id.as_str(), |tx| {
             sqlx::query(
             "INSERT INTO membership (tenant_id, user_id, role, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
              ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role, updated_at = excluded.updated_at"
@@ -284,7 +384,9 @@ impl Store {
         .bind(user.as_str())
         .bind(role.as_str())
         .bind(now)
-        .execute(p).await.map(|r| r.rows_affected())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
         })?;
         Ok(())
     }
@@ -303,29 +405,46 @@ impl Store {
         Ok(())
     }
 
-    /// Sets a user's password hash and, in the same transaction, ends every session they hold:
-    /// whoever knew the old password is signed out at once. Returns the sessions ended.
+    /// Sets a user's password hash and, in the same transaction, ends every session they hold
+    /// in any tenant: whoever knew the old password is signed out at once. Returns the sessions
+    /// ended.
     pub async fn set_password(&self, user: &UserId, password_hash: &str) -> Result<u64> {
+        const SET: &str =
+            "UPDATE app_user SET password_hash = $2, updated_at = $3 WHERE user_id = $1";
         let now = now_millis();
-        let ended = on_pool!(self, |p| async {
-            let mut tx = p.begin().await?;
-            sqlx::query(
-                "UPDATE app_user SET password_hash = $2, updated_at = $3 WHERE user_id = $1",
-            )
-            .bind(user.as_str())
-            .bind(password_hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let ended = sqlx::query("DELETE FROM session WHERE user_id = $1")
-                .bind(user.as_str())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            tx.commit().await?;
-            Ok::<u64, sqlx::Error>(ended)
-        }
-        .await)?;
+        let ended = match &self.pool {
+            Pool::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                sqlx::query(SET)
+                    .bind(user.as_str())
+                    .bind(password_hash)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let ended = sqlx::query("DELETE FROM session WHERE user_id = $1")
+                    .bind(user.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                ended
+            }
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                sqlx::query(SET)
+                    .bind(user.as_str())
+                    .bind(password_hash)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let ended: i64 = sqlx::query_scalar("SELECT portico_end_user_sessions($1)")
+                    .bind(user.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                u64::try_from(ended).unwrap_or_default()
+            }
+        };
         Ok(ended)
     }
 
@@ -350,22 +469,31 @@ impl Store {
 
     /// The tenants a user belongs to, oldest membership first.
     pub async fn memberships(&self, user: &UserId) -> Result<Vec<(TenantId, Role)>> {
+        let sql = self.per_engine(
+            "SELECT tenant_id, role FROM membership WHERE user_id = $1 ORDER BY created_at, tenant_id",
+            "SELECT tenant_id, role FROM portico_user_memberships($1) ORDER BY created_at, tenant_id",
+        );
         let rows = on_pool!(self, |p| {
-            sqlx::query(
-            "SELECT tenant_id, role FROM membership WHERE user_id = $1 ORDER BY created_at, tenant_id"
-        )
-        .bind(user.as_str())
-        .fetch_all(p)
-        .await
-        .map(|rows| rows.into_iter().map(|r| -> Result<(TenantId, Role)> {
-            Ok((parse_id(r.try_get("tenant_id")?)?, parse_role(r.try_get("role")?)?))
-        }).collect::<Vec<_>>())
+            sqlx::query(sql)
+                .bind(user.as_str())
+                .fetch_all(p)
+                .await
+                .map(|rows| {
+                    rows.into_iter()
+                        .map(|r| -> Result<(TenantId, Role)> {
+                            Ok((
+                                parse_id(r.try_get("tenant_id")?)?,
+                                parse_role(r.try_get("role")?)?,
+                            ))
+                        })
+                        .collect::<Vec<_>>()
+                })
         })?;
         rows.into_iter().collect()
     }
 
     pub async fn create_session(&self, s: &NewSession) -> Result<()> {
-        on_pool!(self, |p| {
+        scoped!(self, s.tenant_id.as_str(), |tx| {
             sqlx::query(
             "INSERT INTO session (session_id, user_id, tenant_id, origin, created_at, last_seen_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $5, $6)"
@@ -376,9 +504,23 @@ impl Store {
         .bind(&s.origin)
         .bind(s.now)
         .bind(s.expires_at)
-        .execute(p).await.map(|r| r.rows_affected())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
         })?;
         Ok(())
+    }
+
+    /// The tenant a session belongs to: the one lookup made before any tenant is known.
+    async fn session_tenant(&self, session_id: &str) -> Result<Option<String>> {
+        let sql = self.per_engine(
+            "SELECT (SELECT tenant_id FROM session WHERE session_id = $1)",
+            "SELECT portico_session_tenant($1)",
+        );
+        Ok(on_pool!(self, |p| sqlx::query_scalar(sql)
+            .bind(session_id)
+            .fetch_one(p)
+            .await)?)
     }
 
     /// Resolves a session that is neither expired nor idle past `idle_cutoff`, whose user is
@@ -389,94 +531,111 @@ impl Store {
         now: i64,
         idle_cutoff: i64,
     ) -> Result<Option<SessionRecord>> {
-        let row = on_pool!(self, |p| {
-            sqlx::query(
-            "SELECT s.user_id, u.email, u.display_name, s.tenant_id, t.name AS tenant_name, m.role, \
-                    s.created_at, s.last_seen_at, s.expires_at \
-             FROM session s \
-             JOIN app_user u ON u.user_id = s.user_id \
-             JOIN membership m ON m.user_id = s.user_id AND m.tenant_id = s.tenant_id \
-             JOIN tenant t ON t.tenant_id = s.tenant_id \
-             WHERE s.session_id = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND NOT u.disabled"
-        )
-        .bind(session_id)
-        .bind(now)
-        .bind(idle_cutoff)
-        .fetch_optional(p)
-        .await
-        .map(|r| r.map(|r| -> Result<SessionRecord> {
-            Ok(SessionRecord {
-                user_id: parse_id(r.try_get("user_id")?)?,
-                email: r.try_get("email")?,
-                display_name: r.try_get("display_name")?,
-                tenant_id: parse_id(r.try_get("tenant_id")?)?,
-                tenant_name: r.try_get("tenant_name")?,
-                role: parse_role(r.try_get("role")?)?,
-                created_at: r.try_get("created_at")?,
-                last_seen_at: r.try_get("last_seen_at")?,
-                expires_at: r.try_get("expires_at")?,
-            })
-        }))
-        })?;
-        let Some(record) = row.transpose()? else {
+        let Some(tenant) = self.session_tenant(session_id).await? else {
             return Ok(None);
         };
-        // Writing on every request would serialise readers on SQLite; a minute of slack is plenty
-        // for idle timeouts measured in minutes.
-        if now - record.last_seen_at > 60_000 {
-            on_pool!(self, |p| sqlx::query(
-                "UPDATE session SET last_seen_at = $2 WHERE session_id = $1"
+        scoped!(self, &tenant, |tx| {
+            let row = sqlx::query(
+                "SELECT s.user_id, u.email, u.display_name, s.tenant_id, t.name AS tenant_name, m.role, \
+                        s.created_at, s.last_seen_at, s.expires_at \
+                 FROM session s \
+                 JOIN app_user u ON u.user_id = s.user_id \
+                 JOIN membership m ON m.user_id = s.user_id AND m.tenant_id = s.tenant_id \
+                 JOIN tenant t ON t.tenant_id = s.tenant_id \
+                 WHERE s.session_id = $1 AND s.tenant_id = $4 AND s.expires_at > $2 AND s.last_seen_at > $3 \
+                   AND NOT u.disabled",
             )
             .bind(session_id)
             .bind(now)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
-        }
-        Ok(Some(record))
+            .bind(idle_cutoff)
+            .bind(&tenant)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match row {
+                None => None,
+                Some(r) => {
+                    let record = SessionRecord {
+                        user_id: parse_id(r.try_get("user_id")?)?,
+                        email: r.try_get("email")?,
+                        display_name: r.try_get("display_name")?,
+                        tenant_id: parse_id(r.try_get("tenant_id")?)?,
+                        tenant_name: r.try_get("tenant_name")?,
+                        role: parse_role(r.try_get("role")?)?,
+                        created_at: r.try_get("created_at")?,
+                        last_seen_at: r.try_get("last_seen_at")?,
+                        expires_at: r.try_get("expires_at")?,
+                    };
+                    // Writing on every request would serialise readers on SQLite; a minute of
+                    // slack is plenty for idle timeouts measured in minutes.
+                    if now - record.last_seen_at > 60_000 {
+                        sqlx::query(
+                            "UPDATE session SET last_seen_at = $2 WHERE session_id = $1 AND tenant_id = $3",
+                        )
+                        .bind(session_id)
+                        .bind(now)
+                        .bind(&tenant)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    Some(record)
+                }
+            }
+        })
     }
 
     pub async fn delete_session(&self, session_id: &str) -> Result<()> {
-        on_pool!(self, |p| sqlx::query(
-            "DELETE FROM session WHERE session_id = $1"
+        let Some(tenant) = self.session_tenant(session_id).await? else {
+            return Ok(());
+        };
+        scoped!(self, &tenant, |tx| sqlx::query(
+            "DELETE FROM session WHERE session_id = $1 AND tenant_id = $2"
         )
         .bind(session_id)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .bind(&tenant)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected())?;
         Ok(())
     }
 
-    /// Removes sessions past their absolute expiry or idle cutoff; returns how many.
+    /// Removes sessions past their absolute expiry or idle cutoff, in every tenant; returns how
+    /// many.
     pub async fn delete_stale_sessions(&self, now: i64, idle_cutoff: i64) -> Result<u64> {
-        let r = on_pool!(self, |p| sqlx::query(
-            "DELETE FROM session WHERE expires_at <= $1 OR last_seen_at <= $2"
-        )
-        .bind(now)
-        .bind(idle_cutoff)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(r)
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => {
+                sqlx::query("DELETE FROM session WHERE expires_at <= $1 OR last_seen_at <= $2")
+                    .bind(now)
+                    .bind(idle_cutoff)
+                    .execute(p)
+                    .await?
+                    .rows_affected()
+            }
+            Pool::Postgres(p) => {
+                let n: i64 = sqlx::query_scalar("SELECT portico_delete_stale_sessions($1, $2)")
+                    .bind(now)
+                    .bind(idle_cutoff)
+                    .fetch_one(p)
+                    .await?;
+                u64::try_from(n).unwrap_or_default()
+            }
+        })
     }
 
     // ---- tenant-scoped reads and writes ----
 
     pub async fn tenant(&self, scope: &TenantScope) -> Result<TenantRecord> {
-        let row = on_pool!(self, |p| sqlx::query(
-            "SELECT tenant_id, name, plan_id FROM tenant WHERE tenant_id = $1"
-        )
-        .bind(scope.tenant_id.as_str())
-        .fetch_one(p)
-        .await
-        .map(|r| -> Result<TenantRecord> {
-            Ok(TenantRecord {
+        let tenant = scope.tenant_id.as_str();
+        scoped!(self, tenant, |tx| {
+            let r = sqlx::query("SELECT tenant_id, name, plan_id FROM tenant WHERE tenant_id = $1")
+                .bind(tenant)
+                .fetch_one(&mut *tx)
+                .await?;
+            TenantRecord {
                 id: parse_id(r.try_get("tenant_id")?)?,
                 name: r.try_get("name")?,
                 plan_id: r.try_get("plan_id")?,
-            })
-        }))?;
-        row
+            }
+        })
     }
 
     pub async fn insert_instance(&self, scope: &TenantScope, i: &InstanceRecord) -> Result<()> {
@@ -489,7 +648,8 @@ impl Store {
             serde_json::to_string(&i.parameters).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let endpoints =
             serde_json::to_string(&i.endpoints).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        on_pool!(self, |p| sqlx::query(
+        scoped!(self, scope.tenant_id.as_str(), |tx| {
+            sqlx::query(
             "INSERT INTO instance (instance_id, tenant_id, name, plan_id, environment, region, status, status_reason, \
                replicas, cpu_millicores, memory_mib, storage_gib, parameters, endpoints, delete_protected, version, \
                created_at, updated_at) \
@@ -513,23 +673,28 @@ impl Store {
         .bind(i.version)
         .bind(i.created_at)
         .bind(i.updated_at)
-        .execute(p).await.map(|r| r.rows_affected()))
-        .map_err(conflict("an instance with this name already exists"))?;
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict("an instance with this name already exists"))?
+        .rows_affected()
+        })?;
         Ok(())
     }
 
     /// The tenant's instances, excluding deleted ones, by name.
     pub async fn list_instances(&self, scope: &TenantScope) -> Result<Vec<InstanceRecord>> {
-        let rows = on_pool!(self, |p| {
+        let tenant = scope.tenant_id.as_str();
+        scoped!(self, tenant, |tx| {
             sqlx::query(&format!(
             "SELECT {INSTANCE_COLUMNS} FROM instance WHERE tenant_id = $1 AND status <> 'deleted' ORDER BY name"
         ))
-        .bind(scope.tenant_id.as_str())
-        .fetch_all(p)
-        .await
-        .map(|rows| rows.iter().map(instance_from_row).collect::<Vec<_>>())
-        })?;
-        rows.into_iter().collect()
+        .bind(tenant)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(instance_from_row)
+        .collect::<Result<Vec<_>>>()?
+        })
     }
 
     /// One of the tenant's instances; another tenant's instance is simply not found.
@@ -538,16 +703,55 @@ impl Store {
         scope: &TenantScope,
         id: &InstanceId,
     ) -> Result<Option<InstanceRecord>> {
-        let row = on_pool!(self, |p| sqlx::query(&format!(
+        let tenant = scope.tenant_id.as_str();
+        scoped!(self, tenant, |tx| sqlx::query(&format!(
             "SELECT {INSTANCE_COLUMNS} FROM instance WHERE tenant_id = $1 AND instance_id = $2"
         ))
-        .bind(scope.tenant_id.as_str())
+        .bind(tenant)
         .bind(id.as_str())
-        .fetch_optional(p)
-        .await
-        .map(|r| r.as_ref().map(instance_from_row)))?;
-        row.transpose()
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(instance_from_row)
+        .transpose()?)
     }
+
+    /// The same query, spelt for whichever engine this store uses.
+    fn per_engine(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => sqlite,
+            Pool::Postgres(_) => postgres,
+        }
+    }
+}
+
+/// Whether every migration is applied, unchanged. A missing bookkeeping table means a new
+/// database; an applied migration whose checksum differs is refused, as sqlx itself would.
+async fn pg_migrated(p: &PgPool, migrator: &sqlx::migrate::Migrator) -> Result<bool> {
+    let applied: Vec<(i64, Vec<u8>)> =
+        match sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success")
+            .fetch_all(p)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => {
+                return Ok(false)
+            }
+            Err(e) => return Err(e.into()),
+        };
+    for m in migrator
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+    {
+        match applied.iter().find(|(v, _)| *v == m.version) {
+            None => return Ok(false),
+            Some((_, sum)) if sum.as_slice() != &*m.checksum => {
+                return Err(sqlx::migrate::MigrateError::VersionMismatch(m.version).into())
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(true)
 }
 
 const INSTANCE_COLUMNS: &str = "instance_id, tenant_id, name, plan_id, environment, region, status, status_reason, \

@@ -2,8 +2,8 @@
 //! status, claimed by workers under an expiring lease, and finished exactly once.
 
 use super::{
-    conflict, instance_from_row, new_id, now_millis, parse_id, InstanceRecord, Pool, Result, Store,
-    StoreError, TenantScope, INSTANCE_COLUMNS,
+    conflict, instance_from_row, new_id, now_millis, parse_id, BeginIn, InstanceRecord, Pool,
+    Result, Store, StoreError, TenantScope, INSTANCE_COLUMNS,
 };
 use crate::domain::lifecycle::transition;
 use crate::domain::policy::{Denial, OperationRequest};
@@ -316,7 +316,7 @@ impl AuditEvent {
 
 impl Store {
     pub async fn record_audit(&self, e: &AuditEvent) -> Result<()> {
-        on_pool!(self, |p| insert_audit!(p, e))?;
+        scoped!(self, &e.tenant_id, |tx| insert_audit!(&mut *tx, e)?)?;
         Ok(())
     }
 
@@ -327,33 +327,36 @@ impl Store {
         f: &AuditFilter,
         limit: i64,
     ) -> Result<Vec<AuditEvent>> {
-        let rows = on_pool!(self, |p| sqlx::query(
+        let tenant = scope.tenant_id().as_str();
+        scoped!(self, tenant, |tx| sqlx::query(
             "SELECT * FROM audit_event WHERE tenant_id = $1 \
                AND ($2 IS NULL OR instance_id = $2) AND ($3 IS NULL OR operation = $3) \
                AND ($4 IS NULL OR actor_email = $4) AND ($5 IS NULL OR outcome = $5) \
              ORDER BY audit_seq DESC LIMIT $6"
         )
-        .bind(scope.tenant_id().as_str())
+        .bind(tenant)
         .bind(&f.instance_id)
         .bind(&f.operation)
         .bind(&f.user)
         .bind(&f.outcome)
         .bind(limit)
-        .fetch_all(p)
-        .await
-        .map(|rows| rows.iter().map(audit_from_row).collect::<Vec<_>>()))?;
-        rows.into_iter().collect()
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(audit_from_row)
+        .collect::<Result<Vec<_>>>()?)
     }
 
     /// The member's current role in the tenant, if still a member.
     pub async fn role_of(&self, scope: &TenantScope, user: &UserId) -> Result<Option<Role>> {
-        let role: Option<String> = on_pool!(self, |p| sqlx::query_scalar(
+        let tenant = scope.tenant_id().as_str();
+        let role: Option<String> = scoped!(self, tenant, |tx| sqlx::query_scalar(
             "SELECT role FROM membership WHERE tenant_id = $1 AND user_id = $2"
         )
-        .bind(scope.tenant_id().as_str())
+        .bind(tenant)
         .bind(user.as_str())
-        .fetch_optional(p)
-        .await)?;
+        .fetch_optional(&mut *tx)
+        .await?)?;
         Ok(role.as_deref().and_then(Role::parse))
     }
 
@@ -362,15 +365,17 @@ impl Store {
         scope: &TenantScope,
         id: &str,
     ) -> Result<Option<OperationRecord>> {
-        let row = on_pool!(self, |p| sqlx::query(&format!(
+        let tenant = scope.tenant_id().as_str();
+        scoped!(self, tenant, |tx| sqlx::query(&format!(
             "SELECT {OP_COLUMNS} FROM operation WHERE tenant_id = $1 AND operation_id = $2"
         ))
-        .bind(scope.tenant_id().as_str())
+        .bind(tenant)
         .bind(id)
-        .fetch_optional(p)
-        .await
-        .map(|r| r.as_ref().map(op_from_row)))?;
-        row.transpose()
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(op_from_row)
+        .transpose()?)
     }
 
     /// The newest operation on an instance.
@@ -379,39 +384,44 @@ impl Store {
         scope: &TenantScope,
         instance: &InstanceId,
     ) -> Result<Option<OperationRecord>> {
-        let row = on_pool!(self, |p| sqlx::query(&format!(
+        let tenant = scope.tenant_id().as_str();
+        scoped!(self, tenant, |tx| sqlx::query(&format!(
             "SELECT {OP_COLUMNS} FROM operation WHERE tenant_id = $1 AND instance_id = $2 \
              ORDER BY created_at DESC, operation_id DESC LIMIT 1"
         ))
-        .bind(scope.tenant_id().as_str())
+        .bind(tenant)
         .bind(instance.as_str())
-        .fetch_optional(p)
-        .await
-        .map(|r| r.as_ref().map(op_from_row)))?;
-        row.transpose()
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(op_from_row)
+        .transpose()?)
     }
 
     /// How many live (not deleted) instances the tenant holds on a plan, as quotas count them.
     pub async fn count_live_instances(&self, scope: &TenantScope, plan_id: &str) -> Result<u32> {
-        let n: i64 = on_pool!(self, |p| sqlx::query_scalar(LIVE_ON_PLAN)
-            .bind(scope.tenant_id().as_str())
+        let tenant = scope.tenant_id().as_str();
+        let n: i64 = scoped!(self, tenant, |tx| sqlx::query_scalar(LIVE_ON_PLAN)
+            .bind(tenant)
             .bind(plan_id)
-            .fetch_one(p)
-            .await)?;
+            .fetch_one(&mut *tx)
+            .await?)?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
     /// The tenant's queued and running operations, oldest first (at most one per instance).
     pub async fn operations_in_flight(&self, scope: &TenantScope) -> Result<Vec<OperationRecord>> {
-        let rows = on_pool!(self, |p| sqlx::query(&format!(
+        let tenant = scope.tenant_id().as_str();
+        scoped!(self, tenant, |tx| sqlx::query(&format!(
             "SELECT {OP_COLUMNS} FROM operation WHERE tenant_id = $1 \
                AND state IN ('queued', 'running') ORDER BY created_at, operation_id"
         ))
-        .bind(scope.tenant_id().as_str())
-        .fetch_all(p)
-        .await
-        .map(|rows| rows.iter().map(op_from_row).collect::<Vec<_>>()))?;
-        rows.into_iter().collect()
+        .bind(tenant)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(op_from_row)
+        .collect::<Result<Vec<_>>>()?)
     }
 
     /// Records a change to an existing instance: in one transaction, locks the instance,
@@ -437,7 +447,7 @@ impl Store {
         let operation_id = new_id();
         let outcome: std::result::Result<Submitted, SubmitError> = on_pool!(self, |p| {
             async {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_in(tenant).await?;
                 // A write first: takes the instance's row lock (PostgreSQL) or the database's
                 // write lock (SQLite) before anything is read, so concurrent requests queue here.
                 let locked = sqlx::query("UPDATE instance SET version = version WHERE tenant_id = $1 AND instance_id = $2")
@@ -542,7 +552,7 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let outcome: std::result::Result<Submitted, SubmitError> = on_pool!(self, |p| {
             async {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_in(tenant).await?;
                 sqlx::query("UPDATE tenant SET updated_at = updated_at WHERE tenant_id = $1")
                     .bind(tenant)
                     .execute(&mut *tx)
@@ -655,18 +665,21 @@ impl Store {
         now: i64,
         lease_ms: i64,
     ) -> Result<Option<OperationRecord>> {
-        let lock = match self.pool {
-            Pool::Postgres(_) => "FOR UPDATE SKIP LOCKED",
-            Pool::Sqlite(_) => "",
+        // PostgreSQL's version, which also skips rows other workers hold, is a SECURITY DEFINER
+        // function: the claim is the one write that must look across tenants.
+        let sql = match self.pool {
+            Pool::Postgres(_) => {
+                format!("SELECT {OP_COLUMNS} FROM portico_claim_operation($1, $2, $3)")
+            }
+            Pool::Sqlite(_) => format!(
+                "UPDATE operation SET state = 'running', lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1, updated_at = $3 \
+                 WHERE operation_id = ( \
+                   SELECT operation_id FROM operation \
+                   WHERE (state = 'queued' AND not_before <= $3) OR (state = 'running' AND lease_expires_at < $3) \
+                   ORDER BY created_at, operation_id LIMIT 1) \
+                 RETURNING {OP_COLUMNS}"
+            ),
         };
-        let sql = format!(
-            "UPDATE operation SET state = 'running', lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1, updated_at = $3 \
-             WHERE operation_id = ( \
-               SELECT operation_id FROM operation \
-               WHERE (state = 'queued' AND not_before <= $3) OR (state = 'running' AND lease_expires_at < $3) \
-               ORDER BY created_at, operation_id LIMIT 1 {lock}) \
-             RETURNING {OP_COLUMNS}"
-        );
         let row = on_pool!(self, |p| sqlx::query(&sql)
             .bind(worker)
             .bind(now + lease_ms)
@@ -678,18 +691,24 @@ impl Store {
     }
 
     /// Extends a lease the worker still holds; false when it has lost it.
-    pub async fn renew_lease(&self, operation_id: &str, worker: &str, until: i64) -> Result<bool> {
-        let n = on_pool!(self, |p| {
-            sqlx::query(
-            "UPDATE operation SET lease_expires_at = $3 WHERE operation_id = $1 AND lease_owner = $2 AND state = 'running'"
+    pub async fn renew_lease(
+        &self,
+        op: &OperationRecord,
+        worker: &str,
+        until: i64,
+    ) -> Result<bool> {
+        let tenant = op.tenant_id.as_str();
+        let n = scoped!(self, tenant, |tx| sqlx::query(
+            "UPDATE operation SET lease_expires_at = $4 \
+             WHERE tenant_id = $1 AND operation_id = $2 AND lease_owner = $3 AND state = 'running'"
         )
-        .bind(operation_id)
+        .bind(tenant)
+        .bind(&op.id)
         .bind(worker)
         .bind(until)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected())
-        })?;
+        .execute(&mut *tx)
+        .await?
+        .rows_affected())?;
         Ok(n == 1)
     }
 
@@ -715,7 +734,7 @@ impl Store {
         let tenant = op.tenant_id.as_str();
         let ok: Result<bool> = on_pool!(self, |p| {
             async {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_in(tenant).await?;
                 let n = sqlx::query(
                     "UPDATE operation SET state = $3, last_error = COALESCE($4, last_error), not_before = $5, finished_at = $6, \
                        lease_owner = NULL, lease_expires_at = NULL, updated_at = $7 \
