@@ -169,6 +169,33 @@ enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Print an embed token signed with a private key, as the provider's backend would mint
+    /// it (issuer and audience from the configuration's [embed]). For trying embedding out
+    /// and for tests; a provider's backend signs its own.
+    MintEmbedToken {
+        /// The `kid` of a key in [embed] keys; its algorithm applies.
+        #[arg(long)]
+        kid: String,
+        /// PEM private key (PKCS#8) for EdDSA, ES256 and RS256; for HS256, a file holding the
+        /// secret.
+        #[arg(long)]
+        key_file: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// The provider's id for the user; defaults to the email.
+        #[arg(long)]
+        sub: Option<String>,
+        /// Display name for a member created just in time.
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifetime in seconds (at most 300).
+        #[arg(long, default_value_t = 120)]
+        ttl_secs: u64,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -305,6 +332,51 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("password of {email} changed; {ended} session(s) ended");
             Ok(())
         }
+        Command::MintEmbedToken {
+            kid,
+            key_file,
+            tenant,
+            email,
+            role,
+            sub,
+            name,
+            ttl_secs,
+        } => {
+            let embed = provider
+                .embed
+                .as_ref()
+                .context("the configuration has no [embed] section")?;
+            let key = embed
+                .keys
+                .iter()
+                .find(|k| &k.kid == kid)
+                .with_context(|| format!("no key with kid {kid:?} in [embed] keys"))?;
+            if *ttl_secs > app::server::embed::MAX_LIFETIME_SECS {
+                bail!(
+                    "--ttl-secs may be at most {}",
+                    app::server::embed::MAX_LIFETIME_SECS
+                );
+            }
+            let secret = std::fs::read(key_file)
+                .with_context(|| format!("cannot read {}", key_file.display()))?;
+            let now = u64::try_from(store::now_millis() / 1000).unwrap_or_default();
+            let claims = app::server::embed::EmbedClaims {
+                iss: embed.issuer.clone(),
+                aud: embed.audience.clone(),
+                sub: sub.clone().unwrap_or_else(|| email.clone()),
+                email: email.clone(),
+                tenant: tenant.clone(),
+                role: role.clone(),
+                iat: now,
+                exp: now + ttl_secs,
+                jti: store::new_id(),
+                name: name.clone(),
+            };
+            let token = app::server::embed::mint(key.algorithm, kid, &secret, &claims)
+                .context("cannot sign with this key file")?;
+            println!("{token}");
+            Ok(())
+        }
         Command::Serve => serve(&cli, provider).await,
     }
 }
@@ -353,6 +425,13 @@ async fn create_admin(
 async fn serve(cli: &Cli, provider: ProviderConfig) -> anyhow::Result<()> {
     let leptos_options = leptos_options(&cli.leptos_config)?;
     let addr = leptos_options.site_addr;
+    if let Some(embed) = &provider.embed {
+        if let Err(problems) =
+            app::server::embed::EmbedVerifier::new(embed, |var| std::env::var(var).ok())
+        {
+            bail!("the embed keys do not load:\n  {}", problems.join("\n  "));
+        }
+    }
     let store = open_store(cli).await?;
     if let Some(problem) = store.row_security_problem().await? {
         bail!(

@@ -20,6 +20,50 @@ pub struct ProviderConfig {
     pub audit: AuditSettings,
     #[serde(default)]
     pub security: Security,
+    /// Showing the portal inside the provider's site, signed in by embed tokens.
+    #[serde(default)]
+    pub embed: Option<Embed>,
+}
+
+/// Embedding: the provider's backend mints short-lived tokens (JWTs) that sign its users in to
+/// the portal shown in an iframe on its site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Embed {
+    /// The `iss` every embed token carries: who mints them.
+    pub issuer: String,
+    /// The `aud` every embed token must carry: this portal's name for itself.
+    pub audience: String,
+    /// The keys that may sign embed tokens, each pinned to one algorithm.
+    pub keys: Vec<EmbedKey>,
+    /// Tenants in which a token for someone who is not yet a member makes them one, with the
+    /// token's role. Elsewhere such a token is refused.
+    #[serde(default)]
+    pub just_in_time_tenants: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedKey {
+    /// The `kid` header of tokens signed with this key.
+    pub kid: String,
+    pub algorithm: EmbedAlgorithm,
+    /// PEM public key (EdDSA, ES256, RS256).
+    #[serde(default)]
+    pub public_key: Option<String>,
+    /// HS256 only: the environment variable that holds the shared secret (never the secret
+    /// itself, which does not belong in a configuration file).
+    #[serde(default)]
+    pub secret_env: Option<String>,
+}
+
+#[allow(clippy::upper_case_acronyms)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EmbedAlgorithm {
+    EdDSA,
+    ES256,
+    RS256,
+    HS256,
 }
 
 /// Which other sites may talk to the portal.
@@ -303,6 +347,56 @@ impl Issues {
     }
 }
 
+impl ProviderConfig {
+    fn check_embed(&self, out: &mut Issues, embed: &Embed) {
+        if embed.issuer.trim().is_empty() {
+            out.push(&["embed", "issuer"], "must not be empty");
+        }
+        if embed.audience.trim().is_empty() {
+            out.push(&["embed", "audience"], "must not be empty");
+        }
+        if self.security.frame_ancestors.is_empty() {
+            out.push(
+                &["embed"],
+                "embedding needs [security] frame_ancestors to list the sites that show the portal",
+            );
+        }
+        if embed.keys.is_empty() {
+            out.push(&["embed", "keys"], "at least one key is required");
+        }
+        let mut kids = HashSet::new();
+        for (i, k) in embed.keys.iter().enumerate() {
+            let idx = i.to_string();
+            let at = |f: &'static str| ["embed", "keys", idx.as_str(), f];
+            if k.kid.trim().is_empty() {
+                out.push(&at("kid"), "must not be empty");
+            } else if !kids.insert(k.kid.as_str()) {
+                out.push(&at("kid"), format!("kid \"{}\" is used twice", k.kid));
+            }
+            match (k.algorithm, &k.public_key, &k.secret_env) {
+                (EmbedAlgorithm::HS256, None, Some(var)) if !var.trim().is_empty() => {}
+                (EmbedAlgorithm::HS256, _, _) => out.push(
+                    &at("secret_env"),
+                    "an HS256 key names the environment variable of its secret, and has no public_key",
+                ),
+                (_, Some(_), None) => {}
+                (_, _, _) => out.push(
+                    &at("public_key"),
+                    "an EdDSA, ES256 or RS256 key needs a PEM public_key, and no secret_env",
+                ),
+            }
+        }
+        for t in &embed.just_in_time_tenants {
+            if super::ids::TenantId::parse(t).is_err() {
+                out.push(
+                    &["embed", "just_in_time_tenants"],
+                    format!("\"{t}\" is not a tenant id"),
+                );
+            }
+        }
+    }
+}
+
 fn is_slug(s: &str) -> bool {
     super::ids::InstanceName::parse(s).is_ok()
 }
@@ -359,6 +453,10 @@ impl ProviderConfig {
                     );
                 }
             }
+        }
+
+        if let Some(embed) = &self.embed {
+            self.check_embed(&mut out, embed);
         }
 
         if self.plans.is_empty() {

@@ -193,8 +193,9 @@ pub async fn current_session(
         }))
 }
 
-/// Deletes sessions past their absolute or idle limit, every `every`, until `shutdown` is true.
-/// Lookups already refuse such sessions; this only keeps the table from growing.
+/// Deletes sessions past their absolute or idle limit, and used embed tokens past their expiry,
+/// every `every`, until `shutdown` is true. Lookups already refuse both; this only keeps the
+/// tables from growing.
 pub async fn sweep_sessions(
     state: AppState,
     every: std::time::Duration,
@@ -210,6 +211,9 @@ pub async fn sweep_sessions(
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "removed expired sessions"),
             Err(e) => tracing::warn!(error = ?e, "session sweep failed"),
+        }
+        if let Err(e) = state.store.delete_expired_embed_tokens(now).await {
+            tracing::warn!(error = ?e, "embed token sweep failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

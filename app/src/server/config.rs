@@ -74,7 +74,10 @@ pub fn parse(file: &str, src: &str) -> Result<ProviderConfig, ConfigError> {
             message: e.message().trim().to_owned(),
         }])
     })?;
-    let issues = config.validate();
+    let mut issues = config.validate();
+    if let Some(embed) = &config.embed {
+        issues.extend(super::embed::key_issues(embed));
+    }
     if issues.is_empty() {
         return Ok(config);
     }

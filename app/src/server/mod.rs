@@ -4,6 +4,7 @@ pub mod auth;
 pub mod config;
 pub mod control_plane;
 pub mod demo;
+pub mod embed;
 pub mod routes;
 pub mod security;
 pub mod state;

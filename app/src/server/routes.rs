@@ -19,7 +19,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The routes outside Leptos (pages and server functions are enumerable from Leptos itself).
 /// The authorization matrix test requires a row for each, so add new ones here.
-pub const PLAIN_ROUTES: [&str; 3] = ["/healthz", "/readyz", "/audit/export"];
+pub const PLAIN_ROUTES: [&str; 4] = ["/healthz", "/readyz", "/audit/export", "/embed"];
 
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route(PLAIN_ROUTES[0], get(|| async { "ok" }))
         .route(PLAIN_ROUTES[1], get(readyz))
         .route(PLAIN_ROUTES[2], get(export_audit))
+        .route(PLAIN_ROUTES[3], get(super::embed::sign_in))
         // Server functions are routed by leptos_routes_with_context below, each with its
         // own method (all POST: no mutating one is reachable by a GET a link could send).
         .route("/api/{*fn_name}", any(no_such_function))

@@ -1,3 +1,4 @@
+use super::embed::EmbedVerifier;
 use super::security::SignInLimiter;
 use super::store::Store;
 use crate::domain::ProviderConfig;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub provider: Arc<ProviderConfig>,
     pub settings: Arc<Settings>,
     pub sign_in_limiter: Arc<SignInLimiter>,
+    /// Present when the provider configuration enables embedding and its keys load.
+    pub embed: Option<Arc<EmbedVerifier>>,
 }
 
 impl AppState {
@@ -55,7 +58,22 @@ impl AppState {
         provider: ProviderConfig,
         settings: Settings,
     ) -> AppState {
+        // `serve` refuses to start when the keys do not load; here (tests, tools) a broken
+        // configuration only disables /embed, loudly.
+        let embed = provider.embed.as_ref().and_then(|cfg| {
+            match EmbedVerifier::new(cfg, |var| std::env::var(var).ok()) {
+                Ok(v) => Some(Arc::new(v)),
+                Err(problems) => {
+                    tracing::error!(
+                        ?problems,
+                        "embed keys do not load; /embed refuses every token"
+                    );
+                    None
+                }
+            }
+        });
         AppState {
+            embed,
             leptos_options,
             store,
             provider: Arc::new(provider),

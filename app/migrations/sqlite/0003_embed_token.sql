@@ -1,0 +1,9 @@
+-- (0002 exists only for PostgreSQL: row-level security.)
+-- The ids (`jti`) of embed tokens already used, kept until the token would have expired anyway:
+-- a token is accepted once, across restarts and replicas.
+CREATE TABLE embed_token (
+    jti         TEXT PRIMARY KEY,
+    expires_at  BIGINT NOT NULL,
+    used_at     BIGINT NOT NULL
+);
+CREATE INDEX embed_token_expiry_idx ON embed_token (expires_at);

@@ -1,0 +1,462 @@
+//! Embed tokens: short-lived JWTs the provider's backend mints so that its site can show the
+//! portal in an iframe, signed in as its user, without a second sign-in.
+//!
+//! What a token must be, each checked here: a JWS whose header names `typ` [`TOKEN_TYPE`] (so no
+//! other kind of token is accepted) and a `kid` the configuration lists, signed with exactly the
+//! algorithm pinned to that key; claims `iss` and `aud` as configured; `exp` in the future and
+//! at most [`MAX_LIFETIME_SECS`] after `iat`; `iat` not in the future; `sub`, `email`, `tenant`,
+//! `role` and `jti` present and well-formed. Single use (`jti`) is the store's job.
+
+use crate::domain::config::{Embed, EmbedAlgorithm, EmbedKey};
+use crate::domain::{ConfigIssue, Email, Role, TenantId};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// The `typ` header of an embed token.
+pub const TOKEN_TYPE: &str = "portico-embed+jwt";
+/// Longest accepted `exp - iat`.
+pub const MAX_LIFETIME_SECS: u64 = 300;
+/// Clock skew tolerated between the provider's backend and the portal.
+pub const LEEWAY_SECS: u64 = 30;
+
+/// The claims of an embed token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbedClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub email: String,
+    pub tenant: String,
+    pub role: String,
+    pub iat: u64,
+    pub exp: u64,
+    pub jti: String,
+    /// Display name for a member created just in time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// A verified token, its claims parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbedIdentity {
+    pub email: Email,
+    pub tenant: TenantId,
+    pub role: Role,
+    pub name: Option<String>,
+    pub jti: String,
+    /// When the token stops being valid (Unix seconds): how long its `jti` must be remembered.
+    pub exp: u64,
+}
+
+/// Why a token was refused. The person in the iframe sees [`EmbedRejection::message`]; the
+/// log gets the variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmbedRejection {
+    #[error("not a JWT")]
+    Malformed,
+    #[error("typ is not {TOKEN_TYPE}")]
+    WrongType,
+    #[error("no configured key has this kid")]
+    UnknownKey,
+    #[error("alg differs from the algorithm pinned to the key")]
+    WrongAlgorithm,
+    #[error("bad signature")]
+    BadSignature,
+    #[error("expired")]
+    Expired,
+    #[error("issued in the future or not yet valid")]
+    NotYetValid,
+    #[error("lives longer than {MAX_LIFETIME_SECS} s")]
+    LifetimeTooLong,
+    #[error("wrong issuer")]
+    WrongIssuer,
+    #[error("wrong audience")]
+    WrongAudience,
+    #[error("claim {0} is missing or malformed")]
+    BadClaim(&'static str),
+    #[error("already used")]
+    Replayed,
+}
+
+impl EmbedRejection {
+    /// What the person in the iframe reads: enough to act on, nothing to probe with.
+    pub fn message(&self) -> &'static str {
+        match self {
+            EmbedRejection::Expired => {
+                "This sign-in link has expired. Reload the page to get a new one."
+            }
+            EmbedRejection::Replayed => {
+                "This sign-in link was already used. Reload the page to get a new one."
+            }
+            _ => "This sign-in link is not valid. Reload the page; if it happens again, contact support.",
+        }
+    }
+}
+
+fn algorithm(a: EmbedAlgorithm) -> Algorithm {
+    match a {
+        EmbedAlgorithm::EdDSA => Algorithm::EdDSA,
+        EmbedAlgorithm::ES256 => Algorithm::ES256,
+        EmbedAlgorithm::RS256 => Algorithm::RS256,
+        EmbedAlgorithm::HS256 => Algorithm::HS256,
+    }
+}
+
+struct Key {
+    kid: String,
+    alg: Algorithm,
+    key: DecodingKey,
+}
+
+/// Verifies embed tokens against the configured issuer, audience and keys.
+pub struct EmbedVerifier {
+    issuer: String,
+    audience: String,
+    keys: Vec<Key>,
+}
+
+impl std::fmt::Debug for EmbedVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<_> = self.keys.iter().map(|k| (&k.kid, k.alg)).collect();
+        f.debug_struct("EmbedVerifier")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("keys", &kids)
+            .finish()
+    }
+}
+
+/// The minimum length of an HS256 secret, in bytes (RFC 7518 §3.2: at least the hash size).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+impl EmbedVerifier {
+    /// Builds the verifier, reading HS256 secrets through `env`. Every problem is reported, by
+    /// key.
+    pub fn new(cfg: &Embed, env: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
+        let mut keys = Vec::new();
+        let mut problems = Vec::new();
+        for (i, k) in cfg.keys.iter().enumerate() {
+            let key = match (&k.secret_env, k.algorithm) {
+                (Some(var), EmbedAlgorithm::HS256) => match env(var) {
+                    Some(s) if s.len() >= MIN_SECRET_BYTES => {
+                        Ok(DecodingKey::from_secret(s.as_bytes()))
+                    }
+                    Some(_) => Err(format!(
+                        "the secret in {var} is shorter than {MIN_SECRET_BYTES} bytes"
+                    )),
+                    None => Err(format!("the environment variable {var} is not set")),
+                },
+                _ => public_key(k),
+            };
+            match key {
+                Ok(key) => keys.push(Key {
+                    kid: k.kid.clone(),
+                    alg: algorithm(k.algorithm),
+                    key,
+                }),
+                Err(e) => problems.push(format!("embed.keys.{i} ({}): {e}", k.kid)),
+            }
+        }
+        if problems.is_empty() {
+            Ok(EmbedVerifier {
+                issuer: cfg.issuer.clone(),
+                audience: cfg.audience.clone(),
+                keys,
+            })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Checks everything about `token` but whether its `jti` was seen before.
+    pub fn verify(&self, token: &str, now: u64) -> Result<EmbedIdentity, EmbedRejection> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| EmbedRejection::Malformed)?;
+        if header.typ.as_deref() != Some(TOKEN_TYPE) {
+            return Err(EmbedRejection::WrongType);
+        }
+        let kid = header.kid.as_deref().ok_or(EmbedRejection::UnknownKey)?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(EmbedRejection::UnknownKey)?;
+        // The key decides the algorithm, never the token: an RS256 public key is not an HS256
+        // secret, whatever the header says.
+        if header.alg != key.alg {
+            return Err(EmbedRejection::WrongAlgorithm);
+        }
+        let mut v = Validation::new(key.alg);
+        v.set_issuer(&[&self.issuer]);
+        v.set_audience(&[&self.audience]);
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v.leeway = LEEWAY_SECS;
+        v.validate_nbf = true;
+        let data = jsonwebtoken::decode::<EmbedClaims>(token, &key.key, &v).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            match e.kind() {
+                K::InvalidSignature => EmbedRejection::BadSignature,
+                K::ExpiredSignature => EmbedRejection::Expired,
+                K::ImmatureSignature => EmbedRejection::NotYetValid,
+                K::InvalidIssuer => EmbedRejection::WrongIssuer,
+                K::InvalidAudience => EmbedRejection::WrongAudience,
+                K::InvalidAlgorithm => EmbedRejection::WrongAlgorithm,
+                K::MissingRequiredClaim(_) | K::InvalidClaimFormat(_) | K::Json(_) => {
+                    EmbedRejection::BadClaim("a required claim")
+                }
+                _ => EmbedRejection::Malformed,
+            }
+        })?;
+        let c = data.claims;
+        if c.iat > now + LEEWAY_SECS {
+            return Err(EmbedRejection::NotYetValid);
+        }
+        if c.exp.saturating_sub(c.iat) > MAX_LIFETIME_SECS {
+            return Err(EmbedRejection::LifetimeTooLong);
+        }
+        // jsonwebtoken allows `leeway` past `exp`; a five-minute token gets no more than that.
+        if c.exp + LEEWAY_SECS <= now {
+            return Err(EmbedRejection::Expired);
+        }
+        if c.jti.is_empty() || c.jti.len() > 200 {
+            return Err(EmbedRejection::BadClaim("jti"));
+        }
+        if c.sub.is_empty() {
+            return Err(EmbedRejection::BadClaim("sub"));
+        }
+        Ok(EmbedIdentity {
+            email: Email::parse(&c.email).map_err(|_| EmbedRejection::BadClaim("email"))?,
+            tenant: TenantId::parse(&c.tenant).map_err(|_| EmbedRejection::BadClaim("tenant"))?,
+            role: Role::parse(&c.role).ok_or(EmbedRejection::BadClaim("role"))?,
+            name: c.name.filter(|n| !n.trim().is_empty() && n.len() <= 200),
+            jti: c.jti,
+            exp: c.exp,
+        })
+    }
+}
+
+fn public_key(k: &EmbedKey) -> Result<DecodingKey, String> {
+    let pem = k
+        .public_key
+        .as_deref()
+        .ok_or("the key needs public_key (or, for HS256, secret_env)")?
+        .as_bytes();
+    match k.algorithm {
+        EmbedAlgorithm::EdDSA => DecodingKey::from_ed_pem(pem)
+            .map_err(|e| format!("public_key is not an Ed25519 PEM public key ({e})")),
+        EmbedAlgorithm::ES256 => DecodingKey::from_ec_pem(pem)
+            .map_err(|e| format!("public_key is not a P-256 PEM public key ({e})")),
+        EmbedAlgorithm::RS256 => DecodingKey::from_rsa_pem(pem)
+            .map_err(|e| format!("public_key is not an RSA PEM public key ({e})")),
+        EmbedAlgorithm::HS256 => Err("an HS256 key takes secret_env, not public_key".into()),
+    }
+}
+
+/// Public keys that do not parse, as configuration problems (`check-config` reports them with
+/// their line). HS256 secrets live in the environment and are checked at start-up.
+pub fn key_issues(cfg: &Embed) -> Vec<ConfigIssue> {
+    cfg.keys
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| k.public_key.is_some() && k.algorithm != EmbedAlgorithm::HS256)
+        .filter_map(|(i, k)| {
+            public_key(k).err().map(|message| ConfigIssue {
+                path: vec![
+                    "embed".into(),
+                    "keys".into(),
+                    i.to_string(),
+                    "public_key".into(),
+                ],
+                message,
+            })
+        })
+        .collect()
+}
+
+/// Signs an embed token: what a provider's backend does, here for the CLI and tests. `key` is
+/// a PEM private key (PKCS#8), or the secret itself for HS256.
+pub fn mint(
+    alg: EmbedAlgorithm,
+    kid: &str,
+    key: &[u8],
+    claims: &EmbedClaims,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let encoding = match alg {
+        EmbedAlgorithm::EdDSA => EncodingKey::from_ed_pem(key)?,
+        EmbedAlgorithm::ES256 => EncodingKey::from_ec_pem(key)?,
+        EmbedAlgorithm::RS256 => EncodingKey::from_rsa_pem(key)?,
+        EmbedAlgorithm::HS256 => EncodingKey::from_secret(key),
+    };
+    let mut header = Header::new(algorithm(alg));
+    header.typ = Some(TOKEN_TYPE.into());
+    header.kid = Some(kid.into());
+    jsonwebtoken::encode(&header, claims, &encoding)
+}
+
+// ---- GET /embed?token=… ----
+
+use super::auth;
+use super::security;
+use super::state::AppState;
+use super::store::{now_millis, StoreError, TenantScope};
+use crate::domain::UserId;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug, Deserialize)]
+pub struct EmbedQuery {
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// Signs the person named by an embed token in and sends the iframe to their instances. The
+/// token is in the URL, so it is never logged (the request span records the path only), and
+/// the answer is a redirect, so it does not stay in the frame's address either.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<EmbedQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let request_id = security::request_id(&headers);
+    let Some(verifier) = state.embed.clone() else {
+        return error_page(
+            &state,
+            StatusCode::NOT_FOUND,
+            "Embedding is not enabled for this portal.",
+            request_id,
+        );
+    };
+    let token = query.ok().and_then(|Query(q)| q.token).unwrap_or_default();
+    if token.is_empty() {
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "This page opens from the provider's site, with a sign-in link it creates.",
+            request_id,
+        );
+    }
+    let now = u64::try_from(now_millis() / 1000).unwrap_or_default();
+    let refuse = |why: EmbedRejection| {
+        tracing::info!(%request_id, reason = %why, "embed token refused");
+        error_page(&state, StatusCode::UNAUTHORIZED, why.message(), request_id)
+    };
+    let identity = match verifier.verify(&token, now) {
+        Ok(i) => i,
+        Err(why) => return refuse(why),
+    };
+    let remember_until = i64::try_from((identity.exp + LEEWAY_SECS) * 1000).unwrap_or(i64::MAX);
+    let started = async {
+        if !state
+            .store
+            .use_embed_token(&identity.jti, remember_until, now_millis())
+            .await?
+        {
+            return Ok(Err(EmbedRejection::Replayed));
+        }
+        let Some(user) = member(&state, &identity).await? else {
+            return Ok(Ok(None));
+        };
+        let token = auth::start_session(&state, &user, &identity.tenant, "embed").await?;
+        Ok::<_, StoreError>(Ok(Some(token)))
+    }
+    .await;
+    match started {
+        Ok(Ok(Some(session))) => {
+            tracing::info!(%request_id, tenant = %identity.tenant, email = %identity.email, "signed in by embed token");
+            let mut res =
+                (StatusCode::SEE_OTHER, [(header::LOCATION, "/instances")]).into_response();
+            let h = res.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&auth::session_cookie(&state, &session)) {
+                h.insert(header::SET_COOKIE, v);
+            }
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Ok(Ok(None)) => {
+            tracing::info!(%request_id, tenant = %identity.tenant, email = %identity.email, "embed token for a non-member");
+            error_page(
+                &state,
+                StatusCode::FORBIDDEN,
+                "You do not have access to this organisation's portal. Ask one of its administrators to invite you.",
+                request_id,
+            )
+        }
+        Ok(Err(why)) => refuse(why),
+        Err(e) => {
+            tracing::error!(%request_id, error = ?e, "embed sign-in failed");
+            security::internal_error_response(request_id)
+        }
+    }
+}
+
+/// The member the token names: an existing, enabled member of the tenant; or, where the
+/// configuration allows members just in time, that person made one with the token's role.
+/// An existing member keeps the role their tenant gave them.
+async fn member(state: &AppState, id: &EmbedIdentity) -> Result<Option<UserId>, StoreError> {
+    if !state.store.tenant_exists(&id.tenant).await? {
+        return Ok(None);
+    }
+    let just_in_time = state.provider.embed.as_ref().is_some_and(|e| {
+        e.just_in_time_tenants
+            .iter()
+            .any(|t| t == id.tenant.as_str())
+    });
+    // The tenant comes from a token the provider signed, which is as trusted as a session.
+    let scope = TenantScope::trusted(id.tenant.clone());
+    let user = match state.store.user_credentials(&id.email).await? {
+        Some(c) if c.disabled => return Ok(None),
+        Some(c) => c.user_id,
+        None if just_in_time => {
+            let name = id.name.as_deref().unwrap_or(id.email.as_str());
+            match state.store.create_user(&id.email, name, None).await {
+                Ok(u) => u,
+                // Two first visits at once: the other one created the user.
+                Err(StoreError::Conflict(_)) => {
+                    match state.store.user_credentials(&id.email).await? {
+                        Some(c) => c.user_id,
+                        None => return Ok(None),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        None => return Ok(None),
+    };
+    match state.store.role_of(&scope, &user).await? {
+        Some(_) => Ok(Some(user)),
+        None if just_in_time => {
+            state.store.set_membership(&scope, &user, id.role).await?;
+            tracing::info!(tenant = %id.tenant, email = %id.email, role = id.role.as_str(), "member added just in time");
+            Ok(Some(user))
+        }
+        None => Ok(None),
+    }
+}
+
+/// A page the iframe can show: the portal's stylesheet, one message, the request id.
+fn error_page(state: &AppState, status: StatusCode, message: &str, request_id: &str) -> Response {
+    let title = escape(&format!("{} portal", state.provider.provider.name));
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><link rel=\"stylesheet\" href=\"/pkg/portico.css\"></head>\
+         <body><main class=\"page narrow\"><h1>{title}</h1><p class=\"error-box\" role=\"alert\">{}</p>\
+         <p class=\"hint\">Request id {}</p></main></body></html>",
+        escape(message),
+        escape(request_id),
+    );
+    let mut res = (status, axum::response::Html(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&security::page_policy(state, None)) {
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
