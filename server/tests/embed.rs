@@ -303,8 +303,15 @@ async fn a_valid_token_signs_the_member_in_inside_the_frame(engine: Engine) {
         "{csp}"
     );
     // An existing member keeps the role the tenant gave them, whatever the token says.
-    let me = app.call(Some(&cookie), "current_user", &[]).await;
-    assert!(me.body.contains("operator"), "{}", me.body);
+    let me = app.call(Some(&cookie), "current_user", &[]).await.json();
+    assert_eq!(me["role"], "operator");
+    // Inside the frame the portal drops its own header; signed in directly it keeps it.
+    assert_eq!(me["hide_header"], true);
+    let direct = app
+        .sign_in("ops@globex.test", app::server::demo::DEMO_PASSWORD)
+        .await;
+    let me = app.call(Some(&direct), "current_user", &[]).await.json();
+    assert_eq!(me["hide_header"], false);
 }
 
 async fn a_token_is_accepted_once(engine: Engine) {

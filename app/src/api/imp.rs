@@ -147,6 +147,8 @@ pub async fn current_user() -> Result<Me, AppError> {
                 .map(|d| d.to_string()),
         },
         can_read_audit: state.provider.audit.may_read(r.role),
+        hide_header: r.origin == "embed"
+            && !state.provider.embed.as_ref().is_some_and(|e| e.show_header),
         email: r.email.clone(),
         display_name: r.display_name.clone(),
         tenant_name: r.tenant_name.clone(),

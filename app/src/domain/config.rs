@@ -40,6 +40,10 @@ pub struct Embed {
     /// token's role. Elsewhere such a token is refused.
     #[serde(default)]
     pub just_in_time_tenants: Vec<String>,
+    /// Show the portal's own header (brand, user, sign-out) inside the frame. Off by default:
+    /// the provider's page around the frame already has its navigation.
+    #[serde(default)]
+    pub show_header: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -148,6 +148,9 @@ pub struct Me {
     /// Whether this person may create instances, and why not.
     pub create: ActionState,
     pub can_read_audit: bool,
+    /// Signed in from inside the provider's iframe, whose page has its own navigation: the
+    /// portal shows no header or sign-out of its own.
+    pub hide_header: bool,
 }
 
 /// What the create form offers: only the tenant plan's environments, regions, limits and

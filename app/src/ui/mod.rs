@@ -18,6 +18,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <HydrationScripts options/>
+                // Inside a provider's iframe, reports height and navigation to the embedding
+                // page; elsewhere it does nothing (public/embed.js).
+                <script src="/embed.js" defer></script>
                 <MetaTags/>
             </head>
             <body>

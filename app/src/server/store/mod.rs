@@ -79,6 +79,8 @@ pub struct SessionRecord {
     pub tenant_id: TenantId,
     pub tenant_name: String,
     pub role: Role,
+    /// How it began: "password", or "embed" inside a provider's iframe.
+    pub origin: String,
     pub created_at: i64,
     pub last_seen_at: i64,
     pub expires_at: i64,
@@ -537,7 +539,7 @@ impl Store {
         scoped!(self, &tenant, |tx| {
             let row = sqlx::query(
                 "SELECT s.user_id, u.email, u.display_name, s.tenant_id, t.name AS tenant_name, m.role, \
-                        s.created_at, s.last_seen_at, s.expires_at \
+                        s.origin, s.created_at, s.last_seen_at, s.expires_at \
                  FROM session s \
                  JOIN app_user u ON u.user_id = s.user_id \
                  JOIN membership m ON m.user_id = s.user_id AND m.tenant_id = s.tenant_id \
@@ -561,6 +563,7 @@ impl Store {
                         tenant_id: parse_id(r.try_get("tenant_id")?)?,
                         tenant_name: r.try_get("tenant_name")?,
                         role: parse_role(r.try_get("role")?)?,
+                        origin: r.try_get("origin")?,
                         created_at: r.try_get("created_at")?,
                         last_seen_at: r.try_get("last_seen_at")?,
                         expires_at: r.try_get("expires_at")?,

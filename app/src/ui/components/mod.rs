@@ -18,8 +18,13 @@ pub fn Shell(children: ChildrenFn) -> impl IntoView {
                     Ok(me) => {
                         // Pages inside the frame read the signed-in user from context.
                         provide_context(me.clone());
+                        let header = if me.hide_header {
+                            view! { <EmbeddedNav can_read_audit=me.can_read_audit/> }.into_any()
+                        } else {
+                            view! { <Header me/> }.into_any()
+                        };
                         view! {
-                            <Header me/>
+                            {header}
                             <main id="main" class="page">{children.read_value()()}</main>
                         }
                             .into_any()
@@ -59,6 +64,17 @@ fn Header(me: Me) -> impl IntoView {
                 </ActionForm>
             </div>
         </header>
+    }
+}
+
+/// Inside the provider's iframe: the portal's own pages, without brand, user or sign-out.
+#[component]
+fn EmbeddedNav(can_read_audit: bool) -> impl IntoView {
+    view! {
+        <nav class="embed-nav" aria-label="Portico">
+            <A href="/instances">"Instances"</A>
+            {can_read_audit.then(|| view! { <A href="/audit">"Audit log"</A> })}
+        </nav>
     }
 }
 
