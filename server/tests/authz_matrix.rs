@@ -98,6 +98,11 @@ struct Fixture {
     id: String,
     name: String,
     op: String,
+    /// The row tenant's viewer.
+    user: String,
+    /// A pending invitation to the row's tenant: its link token and its id.
+    invite: String,
+    invitation: String,
 }
 
 async fn fixture(row: &Value) -> Fixture {
@@ -131,7 +136,43 @@ async fn fixture(row: &Value) -> Fixture {
             op = res.json()["operation_id"].as_str().unwrap().to_owned();
         }
     }
-    Fixture { app, id, name, op }
+    let viewer = Email::parse(&format!("viewer@{tenant}.test")).unwrap();
+    let user = app
+        .db
+        .store
+        .user_credentials(&viewer)
+        .await
+        .unwrap()
+        .unwrap()
+        .user_id
+        .to_string();
+    let (mut invite, mut invitation) = (String::new(), String::new());
+    if row.to_string().contains("{invit") {
+        let admin = app.sign_in(&format!("admin@{tenant}.test"), PW).await;
+        let res = app
+            .call(
+                Some(&admin),
+                "invite_member",
+                &[
+                    ("email", &format!("invitee@{tenant}.test")),
+                    ("role", "viewer"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, 200, "fixture invitation: {}", res.body);
+        let path = res.json().as_str().unwrap().to_owned();
+        invite = path.trim_start_matches("/invite/").to_owned();
+        invitation = auth::token_hash(&invite);
+    }
+    Fixture {
+        app,
+        id,
+        name,
+        op,
+        user,
+        invite,
+        invitation,
+    }
 }
 
 fn fill(v: &Value, f: &Fixture, email: &str) -> Value {
@@ -140,6 +181,9 @@ fn fill(v: &Value, f: &Fixture, email: &str) -> Value {
             s.replace("{id}", &f.id)
                 .replace("{name}", &f.name)
                 .replace("{op}", &f.op)
+                .replace("{user}", &f.user)
+                .replace("{invite}", &f.invite)
+                .replace("{invitation}", &f.invitation)
                 .replace("{email}", email),
         ),
         Value::Array(a) => Value::Array(a.iter().map(|x| fill(x, f, email)).collect()),

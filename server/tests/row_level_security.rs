@@ -11,17 +11,18 @@ use serde_json::json;
 use sqlx::{PgPool, Row};
 
 const PW: &str = app::server::demo::DEMO_PASSWORD;
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 7] = [
     "tenant",
     "membership",
     "session",
     "instance",
     "operation",
     "audit_event",
+    "invitation",
 ];
 
-/// The demo on PostgreSQL, plus in each of globex and initech a session, an operation and
-/// audit events, so every tenant table has rows of both; and a raw pool as the portal's role.
+/// The demo on PostgreSQL, plus in each of globex and initech a session, an operation, an
+/// invitation and audit events, so every tenant table has rows of both; and a raw pool as the portal's role.
 async fn two_busy_tenants() -> (TestApp, PgPool) {
     let app = TestApp::spawn(Engine::Postgres).await;
     for (email, tenant) in [
@@ -40,6 +41,14 @@ async fn two_busy_tenants() -> (TestApp, PgPool) {
                 "request_operation",
                 json!({ "instance_id": first.id.as_str(), "request": {"operation": "restart"},
                         "idempotency_key": "k1" }),
+            )
+            .await;
+        assert_eq!(res.status, 200, "{}", res.body);
+        let res = app
+            .call(
+                Some(&cookie),
+                "invite_member",
+                &[("email", "guest@partner.test"), ("role", "viewer")],
             )
             .await;
         assert_eq!(res.status, 200, "{}", res.body);
@@ -154,6 +163,8 @@ async fn a_tenants_transaction_cannot_change_another_tenants_rows() {
         "UPDATE membership SET role = 'viewer' WHERE tenant_id = 'initech'",
         "UPDATE tenant SET name = 'pwned' WHERE tenant_id = 'initech'",
         "DELETE FROM session WHERE tenant_id = 'initech'",
+        "DELETE FROM invitation WHERE tenant_id = 'initech'",
+        "DELETE FROM membership WHERE tenant_id = 'initech'",
     ] {
         let n = sqlx::query(sql)
             .execute(&mut *tx)

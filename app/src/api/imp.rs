@@ -38,7 +38,7 @@ pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
     result
 }
 
-fn state() -> Result<AppState, AppError> {
+pub(crate) fn state() -> Result<AppState, AppError> {
     use_context::<AppState>().ok_or_else(|| internal(&"AppState missing from context"))
 }
 
@@ -147,6 +147,7 @@ pub async fn current_user() -> Result<Me, AppError> {
                 .map(|d| d.to_string()),
         },
         can_read_audit: state.provider.audit.may_read(r.role),
+        can_manage_members: crate::domain::members::may_manage_members(r.role),
         hide_header: r.origin == "embed"
             && !state.provider.embed.as_ref().is_some_and(|e| e.show_header),
         email: r.email.clone(),
@@ -350,7 +351,7 @@ fn timestamp(millis: i64) -> String {
         .unwrap_or_default()
 }
 
-fn actor(s: &Session) -> Actor {
+pub(crate) fn actor(s: &Session) -> Actor {
     Actor {
         user_id: s.record.user_id.clone(),
         email: s.record.email.clone(),

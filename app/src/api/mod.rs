@@ -7,12 +7,15 @@ pub use error::AppError;
 
 use crate::domain::policy::{CreateRequest, Request};
 use crate::domain::{
-    AuditEntry, CreateOptions, InstanceDetail, InstanceSummary, Me, OperationStatus,
+    AuditEntry, CreateOptions, InstanceDetail, InstanceSummary, InvitationInfo, Me, Members,
+    OperationStatus,
 };
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
 pub(crate) mod imp;
+#[cfg(feature = "ssr")]
+mod members_imp;
 
 /// Signs in with email and password; on success sets the session cookie and goes to the list.
 #[server(endpoint = "sign_in", output = JsonText)]
@@ -91,4 +94,53 @@ pub async fn audit_log(
     outcome: String,
 ) -> Result<Vec<AuditEntry>, AppError> {
     imp::respond(imp::audit_log(instance_id, operation, user, outcome).await)
+}
+
+/// The tenant's members and pending invitations. Admins only.
+#[server(endpoint = "list_members", output = JsonText)]
+pub async fn list_members() -> Result<Members, AppError> {
+    imp::respond(members_imp::list_members().await)
+}
+
+/// Invites someone by email with a role; returns the invitation link's path, which the admin
+/// copies to them. Inviting the same email again replaces the earlier link. Admins only.
+#[server(endpoint = "invite_member", output = JsonText)]
+pub async fn invite_member(email: String, role: String) -> Result<String, AppError> {
+    imp::respond(members_imp::invite_member(email, role).await)
+}
+
+/// Gives a member another role; the tenant's last admin cannot be demoted. Admins only.
+#[server(endpoint = "change_member_role", output = JsonText)]
+pub async fn change_member_role(user_id: String, role: String) -> Result<(), AppError> {
+    imp::respond(members_imp::change_member_role(user_id, role).await)
+}
+
+/// Removes a member and ends their sessions here; the last admin cannot be removed. Admins
+/// only.
+#[server(endpoint = "remove_member", output = JsonText)]
+pub async fn remove_member(user_id: String) -> Result<(), AppError> {
+    imp::respond(members_imp::remove_member(user_id).await)
+}
+
+/// Withdraws a pending invitation, so its link stops working. Admins only.
+#[server(endpoint = "revoke_invitation", output = JsonText)]
+pub async fn revoke_invitation(invitation_id: String) -> Result<(), AppError> {
+    imp::respond(members_imp::revoke_invitation(invitation_id).await)
+}
+
+/// What an invitation link offers; anyone holding the link may ask.
+#[server(endpoint = "invitation_info", output = JsonText)]
+pub async fn get_invitation(token: String) -> Result<InvitationInfo, AppError> {
+    imp::respond(members_imp::invitation_info(token).await)
+}
+
+/// Accepts an invitation: with the account's password when the email has one, or creating
+/// the account with `display_name` and `password`. Signs in to the tenant.
+#[server(endpoint = "accept_invitation", output = JsonText)]
+pub async fn accept_invitation(
+    token: String,
+    display_name: String,
+    password: String,
+) -> Result<(), AppError> {
+    imp::respond(members_imp::accept_invitation(token, display_name, password).await)
 }

@@ -148,6 +148,8 @@ pub struct Me {
     /// Whether this person may create instances, and why not.
     pub create: ActionState,
     pub can_read_audit: bool,
+    /// Admins invite, change roles and remove members.
+    pub can_manage_members: bool,
     /// Signed in from inside the provider's iframe, whose page has its own navigation: the
     /// portal shows no header or sign-out of its own.
     pub hide_header: bool,

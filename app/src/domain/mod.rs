@@ -4,6 +4,7 @@ pub mod config;
 pub mod ids;
 pub mod instance;
 pub mod lifecycle;
+pub mod members;
 pub mod policy;
 
 pub use config::{
@@ -16,6 +17,7 @@ pub use instance::{
     InstanceSummary, Me, OperationStatus, ParamEntry, Resources,
 };
 pub use lifecycle::{Operation, Role, Status};
+pub use members::{InvitationInfo, Member, Members, PendingInvitation};
 
 /// Percent-encodes a query or form value (unreserved characters stay as they are).
 pub fn percent_encode(s: &str) -> String {

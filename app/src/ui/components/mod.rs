@@ -19,7 +19,13 @@ pub fn Shell(children: ChildrenFn) -> impl IntoView {
                         // Pages inside the frame read the signed-in user from context.
                         provide_context(me.clone());
                         let header = if me.hide_header {
-                            view! { <EmbeddedNav can_read_audit=me.can_read_audit/> }.into_any()
+                            view! {
+                                <EmbeddedNav
+                                    can_read_audit=me.can_read_audit
+                                    can_manage_members=me.can_manage_members
+                                />
+                            }
+                                .into_any()
                         } else {
                             view! { <Header me/> }.into_any()
                         };
@@ -53,6 +59,7 @@ fn Header(me: Me) -> impl IntoView {
             <nav aria-label="Portico">
                 <A href="/instances">"Instances"</A>
                 {me.can_read_audit.then(|| view! { <A href="/audit">"Audit log"</A> })}
+                {me.can_manage_members.then(|| view! { <A href="/members">"Members"</A> })}
             </nav>
             <div class="who">
                 <span class="tenant">{me.tenant_name.clone()}</span>
@@ -69,11 +76,12 @@ fn Header(me: Me) -> impl IntoView {
 
 /// Inside the provider's iframe: the portal's own pages, without brand, user or sign-out.
 #[component]
-fn EmbeddedNav(can_read_audit: bool) -> impl IntoView {
+fn EmbeddedNav(can_read_audit: bool, can_manage_members: bool) -> impl IntoView {
     view! {
         <nav class="embed-nav" aria-label="Portico">
             <A href="/instances">"Instances"</A>
             {can_read_audit.then(|| view! { <A href="/audit">"Audit log"</A> })}
+            {can_manage_members.then(|| view! { <A href="/members">"Members"</A> })}
         </nav>
     }
 }

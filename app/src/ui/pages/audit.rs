@@ -75,7 +75,12 @@ fn Audit() -> impl IntoView {
                 {select(
                     "operation",
                     "All operations",
-                    Operation::ALL.iter().map(|o| (o.as_str().to_owned(), o.as_str().to_owned())).collect(),
+                    Operation::ALL
+                        .iter()
+                        .map(|o| o.as_str())
+                        .chain(crate::domain::members::AUDIT_EVENTS)
+                        .map(|o| (o.to_owned(), o.to_owned()))
+                        .collect(),
                 )}
             </label>
             <label>

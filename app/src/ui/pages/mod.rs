@@ -2,12 +2,14 @@ mod audit;
 mod create;
 mod instance;
 mod instances;
+mod members;
 mod sign_in;
 
 pub use audit::AuditPage;
 pub use create::CreatePage;
 pub use instance::InstancePage;
 pub use instances::InstanceList;
+pub use members::{InvitePage, MembersPage};
 pub use sign_in::SignIn;
 
 use super::components::set_http_status;

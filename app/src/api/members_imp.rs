@@ -1,0 +1,250 @@
+//! Server side of the member-management functions: admins only, the tenant from the session.
+
+use super::imp::{actor, internal, session, state};
+use super::AppError;
+use crate::domain::members::{may_manage_members, INVITATION_DAYS, MIN_PASSWORD_CHARS};
+use crate::domain::{Email, InvitationInfo, Member, Members, PendingInvitation, Role, UserId};
+use crate::server::auth::{self, Session};
+use crate::server::security;
+use crate::server::state::AppState;
+use crate::server::store::members::MemberError;
+use crate::server::store::{now_millis, TenantScope};
+use http::header::SET_COOKIE;
+use http::request::Parts;
+use leptos::prelude::*;
+use leptos_axum::ResponseOptions;
+
+async fn admin_session() -> Result<(AppState, Session), AppError> {
+    let (state, s) = session().await?;
+    if !may_manage_members(s.role()) {
+        return Err(AppError::Denied {
+            reason: "Only admins manage members.".into(),
+            field: None,
+        });
+    }
+    Ok((state, s))
+}
+
+fn role(field: &str, r: &str) -> Result<Role, AppError> {
+    Role::parse(r).ok_or_else(|| AppError::invalid(field, "must be admin, operator or viewer"))
+}
+
+fn user_id(id: &str) -> Result<UserId, AppError> {
+    UserId::parse(id).map_err(|_| AppError::NotFound)
+}
+
+impl From<MemberError> for AppError {
+    fn from(e: MemberError) -> Self {
+        match e {
+            MemberError::NotFound => AppError::NotFound,
+            MemberError::LastAdmin => AppError::Denied {
+                reason:
+                    "The organisation needs at least one admin: make someone else an admin first."
+                        .into(),
+                field: None,
+            },
+            MemberError::Store(e) => e.into(),
+        }
+    }
+}
+
+pub async fn list_members() -> Result<Members, AppError> {
+    let (state, s) = admin_session().await?;
+    let scope = s.scope();
+    let members = state.store.list_members(&scope).await?;
+    let invitations = state
+        .store
+        .pending_invitations(&scope, now_millis())
+        .await?;
+    Ok(Members {
+        members: members
+            .into_iter()
+            .map(|m| Member {
+                is_you: m.user_id == s.record.user_id,
+                user_id: m.user_id.to_string(),
+                email: m.email,
+                display_name: m.display_name,
+                role: m.role,
+            })
+            .collect(),
+        invitations: invitations
+            .into_iter()
+            .map(|i| PendingInvitation {
+                id: i.id,
+                email: i.email,
+                role: i.role,
+                invited_by: i.invited_by,
+                expires_at: i.expires_at,
+            })
+            .collect(),
+    })
+}
+
+pub async fn invite_member(email: String, role_name: String) -> Result<String, AppError> {
+    let (state, s) = admin_session().await?;
+    let email = Email::parse(&email).map_err(|e| AppError::invalid("email", e))?;
+    let role = role("role", &role_name)?;
+    let scope = s.scope();
+    if state
+        .store
+        .list_members(&scope)
+        .await?
+        .iter()
+        .any(|m| m.email == email.as_str())
+    {
+        return Err(AppError::Denied {
+            reason: format!("{email} is already a member."),
+            field: Some("email".into()),
+        });
+    }
+    let token = auth::new_token();
+    let expires_at = now_millis() + INVITATION_DAYS * 24 * 3600 * 1000;
+    state
+        .store
+        .create_invitation(
+            &scope,
+            &actor(&s),
+            &auth::token_hash(&token),
+            &email,
+            role,
+            expires_at,
+        )
+        .await?;
+    tracing::info!(email = %email, role = role.as_str(), "member invited");
+    Ok(format!("/invite/{token}"))
+}
+
+pub async fn change_member_role(user: String, role_name: String) -> Result<(), AppError> {
+    let (state, s) = admin_session().await?;
+    let role = role("role", &role_name)?;
+    state
+        .store
+        .change_member_role(&s.scope(), &actor(&s), &user_id(&user)?, role)
+        .await?;
+    Ok(())
+}
+
+pub async fn remove_member(user: String) -> Result<(), AppError> {
+    let (state, s) = admin_session().await?;
+    state
+        .store
+        .remove_member(&s.scope(), &actor(&s), &user_id(&user)?)
+        .await?;
+    Ok(())
+}
+
+pub async fn revoke_invitation(invitation_id: String) -> Result<(), AppError> {
+    let (state, s) = admin_session().await?;
+    if !state
+        .store
+        .revoke_invitation(&s.scope(), &actor(&s), &invitation_id)
+        .await?
+    {
+        return Err(AppError::NotFound);
+    }
+    Ok(())
+}
+
+/// The tenant and pending invitation a link's token names; expired, used, revoked and made-up
+/// links are all simply not found.
+async fn pending(
+    state: &AppState,
+    token: &str,
+) -> Result<(TenantScope, crate::server::store::members::InvitationRecord), AppError> {
+    let id = auth::token_hash(token.trim());
+    let Some(tenant) = state.store.invitation_tenant(&id).await? else {
+        return Err(AppError::NotFound);
+    };
+    let tenant = crate::domain::TenantId::parse(&tenant).map_err(|e| internal(&e))?;
+    // The tenant comes from the link's token, which only its admin was given.
+    let scope = TenantScope::trusted(tenant);
+    let invitation = state
+        .store
+        .invitation(&scope, &id, now_millis())
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((scope, invitation))
+}
+
+pub async fn invitation_info(token: String) -> Result<InvitationInfo, AppError> {
+    let state = state()?;
+    let (scope, invitation) = pending(&state, &token).await?;
+    let email = Email::parse(&invitation.email).map_err(|e| internal(&e))?;
+    Ok(InvitationInfo {
+        tenant_name: state.store.tenant(&scope).await?.name,
+        has_account: state.store.user_credentials(&email).await?.is_some(),
+        email: invitation.email,
+        role: invitation.role,
+    })
+}
+
+pub async fn accept_invitation(
+    token: String,
+    display_name: String,
+    password: String,
+) -> Result<(), AppError> {
+    let state = state()?;
+    let (scope, invitation) = pending(&state, &token).await?;
+    let email = Email::parse(&invitation.email).map_err(|e| internal(&e))?;
+    let user = match state.store.user_credentials(&email).await? {
+        Some(creds) => {
+            // An existing account joins only with its own password, counted like sign-ins.
+            let parts = use_context::<Parts>().ok_or_else(|| internal(&"request parts missing"))?;
+            let addr = security::client_addr(
+                &parts.extensions,
+                &parts.headers,
+                &state.settings.trusted_proxies,
+            );
+            let now = std::time::Instant::now();
+            let limiter = &state.sign_in_limiter;
+            if let Err(wait) = limiter.check(addr, email.as_str(), now) {
+                return Err(AppError::RateLimited {
+                    retry_after_secs: wait.as_secs().max(1),
+                });
+            }
+            let ok = auth::verify_password(password, creds.password_hash.clone()).await;
+            if !ok || creds.disabled {
+                limiter.record_failure(addr, email.as_str(), now);
+                return Err(AppError::Denied {
+                    reason: "Incorrect password for this account.".into(),
+                    field: Some("password".into()),
+                });
+            }
+            limiter.record_success(email.as_str());
+            creds.user_id
+        }
+        None => {
+            let name = display_name.trim();
+            if name.is_empty() || name.chars().count() > 100 {
+                return Err(AppError::invalid(
+                    "display_name",
+                    "must be between 1 and 100 characters",
+                ));
+            }
+            if password.chars().count() < MIN_PASSWORD_CHARS {
+                return Err(AppError::invalid(
+                    "password",
+                    format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+                ));
+            }
+            let hash = auth::hash_password(password)
+                .await
+                .map_err(|e| internal(&e))?;
+            state.store.create_user(&email, name, Some(&hash)).await?
+        }
+    };
+    if !state
+        .store
+        .accept_invitation(&scope, &invitation.id, &user, now_millis())
+        .await?
+    {
+        return Err(AppError::NotFound);
+    }
+    let session = auth::start_session(&state, &user, scope.tenant_id(), "password").await?;
+    tracing::info!(email = %email, tenant = %scope.tenant_id(), "invitation accepted");
+    if let Ok(v) = auth::session_cookie(&state, &session).parse() {
+        expect_context::<ResponseOptions>().append_header(SET_COOKIE, v);
+    }
+    leptos_axum::redirect("/instances");
+    Ok(())
+}

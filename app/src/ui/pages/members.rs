@@ -1,0 +1,223 @@
+use crate::api::{
+    get_invitation, list_members, AcceptInvitation, ChangeMemberRole, InviteMember, RemoveMember,
+    RevokeInvitation,
+};
+use crate::domain::members::MIN_PASSWORD_CHARS;
+use crate::domain::Role;
+use crate::ui::components::{set_http_status, ErrorBox, Shell};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+#[component]
+pub fn MembersPage() -> impl IntoView {
+    view! {
+        <Title text="Members · Portico"/>
+        <Shell>
+            <MemberAdmin/>
+        </Shell>
+    }
+}
+
+fn role_options(selected: Role) -> impl IntoView {
+    Role::ALL
+        .into_iter()
+        .map(|r| view! { <option value=r.as_str() selected=r == selected>{r.as_str()}</option> })
+        .collect_view()
+}
+
+/// Who belongs to the tenant, pending invitations, and the forms that change them. The server
+/// decides everything again; a refusal (the last admin, say) shows in the alert.
+#[component]
+fn MemberAdmin() -> impl IntoView {
+    let invite = ServerAction::<InviteMember>::new();
+    let change = ServerAction::<ChangeMemberRole>::new();
+    let remove = ServerAction::<RemoveMember>::new();
+    let revoke = ServerAction::<RevokeInvitation>::new();
+    let data = Resource::new(
+        move || {
+            (
+                invite.version().get(),
+                change.version().get(),
+                remove.version().get(),
+                revoke.version().get(),
+            )
+        },
+        |_| list_members(),
+    );
+    let error = move || {
+        let e = |r: Option<Result<(), crate::api::AppError>>| r.and_then(Result::err);
+        invite
+            .value()
+            .get()
+            .and_then(Result::err)
+            .or_else(|| e(change.value().get()))
+            .or_else(|| e(remove.value().get()))
+            .or_else(|| e(revoke.value().get()))
+            .map(|e| e.to_string())
+    };
+    let link = move || {
+        invite.value().get().and_then(Result::ok).map(|path| {
+            let origin = window().location().origin().unwrap_or_default();
+            format!("{origin}{path}")
+        })
+    };
+    view! {
+        <h1>"Members"</h1>
+        <Show when=move || error().is_some()>
+            <div class="error-box" role="alert">{error}</div>
+        </Show>
+        <section aria-labelledby="invite-heading" class="panel">
+            <h2 id="invite-heading">"Invite someone"</h2>
+            <ActionForm action=invite attr:class="filters">
+                <label>
+                    <span>"Email"</span>
+                    <input type="email" name="email" required autocomplete="off"/>
+                </label>
+                <label>
+                    <span>"Role"</span>
+                    <select name="role">{role_options(Role::Viewer)}</select>
+                </label>
+                <button type="submit" class="primary">"Create invitation link"</button>
+            </ActionForm>
+            <Show when=move || link().is_some()>
+                <p role="status">
+                    "Send this link to them; it works once, for 7 days: "
+                    <input class="invite-link" readonly aria-label="Invitation link" prop:value=link/>
+                </p>
+            </Show>
+        </section>
+        <Suspense fallback=|| view! { <p class="loading">"Loading members…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => {
+                        set_http_status(e.status());
+                        view! { <ErrorBox error=e/> }.into_any()
+                    }
+                    Ok(m) => view! {
+                        <h2>"People"</h2>
+                        <ul class="member-list" aria-label="Members">
+                            {m.members.into_iter().map(|p| {
+                                let who = if p.is_you { format!("{} (you)", p.email) } else { p.email.clone() };
+                                let role_label = format!("Role of {}", p.email);
+                                let remove_label = format!("Remove {}", p.email);
+                                let (id, role) = (p.user_id, p.role);
+                                let id2 = id.clone();
+                                view! {
+                                    <li>
+                                        <span><strong>{p.display_name}</strong> " " {who}</span>
+                                        <ActionForm action=change attr:class="inline">
+                                            <input type="hidden" name="user_id" value=id.clone()/>
+                                            <select name="role" aria-label=role_label.clone()>
+                                                {role_options(role)}
+                                            </select>
+                                            <button type="submit">"Save role"</button>
+                                        </ActionForm>
+                                        <details>
+                                            <summary>"Remove…"</summary>
+                                            <ActionForm action=remove attr:class="inline">
+                                                <input type="hidden" name="user_id" value=id2.clone()/>
+                                                <span class="hint">"They lose access at once."</span>
+                                                <button type="submit" class="danger">{remove_label.clone()}</button>
+                                            </ActionForm>
+                                        </details>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                        <h2>"Pending invitations"</h2>
+                        {if m.invitations.is_empty() {
+                            view! { <p class="empty">"None."</p> }.into_any()
+                        } else {
+                            view! {
+                                <ul class="member-list" aria-label="Pending invitations">
+                                    {m.invitations.into_iter().map(|i| {
+                                        let what = format!("{} as {}, invited by {}", i.email, i.role.as_str(), i.invited_by);
+                                        let label = format!("Revoke invitation for {}", i.email);
+                                        let id = i.id;
+                                        view! {
+                                            <li>
+                                                <span>{what}</span>
+                                                <ActionForm action=revoke attr:class="inline">
+                                                    <input type="hidden" name="invitation_id" value=id.clone()/>
+                                                    <button type="submit">{label.clone()}</button>
+                                                </ActionForm>
+                                            </li>
+                                        }
+                                    }).collect_view()}
+                                </ul>
+                            }.into_any()
+                        }}
+                    }
+                    .into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// Where an invitation link leads: what it offers, then a password (the account's own, or a
+/// new one with a name).
+#[component]
+pub fn InvitePage() -> impl IntoView {
+    let params = use_params_map();
+    let token = move || params.read().get("token").unwrap_or_default();
+    let info = Resource::new(token, get_invitation);
+    let accept = ServerAction::<AcceptInvitation>::new();
+    let error = move || {
+        accept
+            .value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| e.to_string())
+    };
+    view! {
+        <Title text="Invitation · Portico"/>
+        <main id="main" class="sign-in">
+            <div class="card">
+                <img src="/logo.svg" alt="" width="40" height="40"/>
+                <Suspense fallback=|| view! { <p class="loading">"Loading the invitation…"</p> }>
+                    {move || Suspend::new(async move {
+                        match info.await {
+                            Err(_) => {
+                                set_http_status(404);
+                                view! {
+                                    <h1>"Invitation not found"</h1>
+                                    <p>"This link has been used, withdrawn or has expired. Ask the person who invited you for a new one."</p>
+                                }.into_any()
+                            }
+                            Ok(i) => view! {
+                                <h1>{format!("Join {}", i.tenant_name)}</h1>
+                                <p>{format!("You are invited as {} with the email {}.", i.role.as_str(), i.email)}</p>
+                                <ActionForm action=accept>
+                                    <input type="hidden" name="token" value=token()/>
+                                    {if i.has_account {
+                                        view! {
+                                            <input type="hidden" name="display_name" value=""/>
+                                            <label for="password">"Your password"</label>
+                                            <input id="password" name="password" type="password" autocomplete="current-password" required/>
+                                        }.into_any()
+                                    } else {
+                                        view! {
+                                            <label for="display_name">"Your name"</label>
+                                            <input id="display_name" name="display_name" type="text" autocomplete="name" required/>
+                                            <label for="password">"Choose a password"</label>
+                                            <input id="password" name="password" type="password" autocomplete="new-password"
+                                                minlength=MIN_PASSWORD_CHARS.to_string() required/>
+                                        }.into_any()
+                                    }}
+                                    <Show when=move || error().is_some()>
+                                        <p class="form-error" role="alert">{error}</p>
+                                    </Show>
+                                    <button type="submit" class="primary" disabled=move || accept.pending().get()>
+                                        "Accept and sign in"
+                                    </button>
+                                </ActionForm>
+                            }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            </div>
+        </main>
+    }
+}

@@ -1,0 +1,275 @@
+//! Tenant members: admins invite by link, change roles and remove people; the last admin
+//! stays; every change is audited; the invited join with the role they were given.
+
+mod common;
+
+use common::{Engine, TestApp};
+
+const PW: &str = app::server::demo::DEMO_PASSWORD;
+const NEW_PW: &str = "a-long-new-password";
+
+async fn invite(app: &TestApp, admin: &str, email: &str, role: &str) -> String {
+    let res = app
+        .call(
+            Some(admin),
+            "invite_member",
+            &[("email", email), ("role", role)],
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let path = res.json().as_str().unwrap().to_owned();
+    assert!(path.starts_with("/invite/"), "{path}");
+    path.trim_start_matches("/invite/").to_owned()
+}
+
+async fn accept(app: &TestApp, token: &str, name: &str, password: &str) -> common::Reply {
+    app.call(
+        None,
+        "accept_invitation",
+        &[
+            ("token", token),
+            ("display_name", name),
+            ("password", password),
+        ],
+    )
+    .await
+}
+
+async fn members(app: &TestApp, admin: &str) -> serde_json::Value {
+    let res = app.call(Some(admin), "list_members", &[]).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    res.json()
+}
+
+fn user_id_of(list: &serde_json::Value, email: &str) -> String {
+    list["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == email)
+        .unwrap_or_else(|| panic!("{email} is not a member: {list}"))["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn audit_operations(app: &TestApp, admin: &str) -> Vec<String> {
+    let res = app
+        .call(
+            Some(admin),
+            "audit_log",
+            &[
+                ("instance_id", ""),
+                ("operation", ""),
+                ("user", ""),
+                ("outcome", ""),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    res.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["operation"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn an_invited_person_joins_with_the_role_they_were_given(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let admin = app.sign_in("admin@globex.test", PW).await;
+    let token = invite(&app, &admin, "nia@partner.test", "operator").await;
+    let pending = members(&app, &admin).await;
+    assert_eq!(pending["invitations"][0]["email"], "nia@partner.test");
+    assert_eq!(pending["invitations"][0]["role"], "operator");
+
+    let info = app
+        .call(None, "invitation_info", &[("token", &token)])
+        .await;
+    assert_eq!(info.status, 200, "{}", info.body);
+    let info = info.json();
+    assert_eq!(info["tenant_name"], "Globex");
+    assert_eq!(info["has_account"], false);
+
+    // A new account needs a name and a long enough password.
+    let short = accept(&app, &token, "Nia New", "short").await;
+    assert_eq!(short.status, 422, "{}", short.body);
+    let res = accept(&app, &token, "Nia New", NEW_PW).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let cookie = res.session_cookie().expect("accepting signs in");
+    let me = app.call(Some(&cookie), "current_user", &[]).await.json();
+    assert_eq!(me["tenant_name"], "Globex");
+    assert_eq!(me["role"], "operator");
+    assert_eq!(me["display_name"], "Nia New");
+    // And she can sign in with that password later.
+    app.sign_in("nia@partner.test", NEW_PW).await;
+
+    let after = members(&app, &admin).await;
+    assert!(after["invitations"].as_array().unwrap().is_empty());
+    user_id_of(&after, "nia@partner.test");
+    let ops = audit_operations(&app, &admin).await;
+    assert!(ops.contains(&"member-invite".to_owned()), "{ops:?}");
+    assert!(ops.contains(&"member-join".to_owned()), "{ops:?}");
+}
+
+async fn an_existing_account_joins_with_its_own_password(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let admin = app.sign_in("admin@globex.test", PW).await;
+    let token = invite(&app, &admin, "admin@initech.test", "viewer").await;
+    let info = app
+        .call(None, "invitation_info", &[("token", &token)])
+        .await
+        .json();
+    assert_eq!(info["has_account"], true);
+    let wrong = accept(&app, &token, "", "not-the-password").await;
+    assert_eq!(wrong.status, 422, "{}", wrong.body);
+    assert!(wrong.body.contains("password"), "{}", wrong.body);
+    assert!(wrong.session_cookie().is_none());
+    let res = accept(&app, &token, "", PW).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let me = app
+        .call(Some(&res.session_cookie().unwrap()), "current_user", &[])
+        .await
+        .json();
+    assert_eq!(me["tenant_name"], "Globex");
+    assert_eq!(me["role"], "viewer");
+}
+
+async fn used_revoked_and_made_up_links_are_not_found(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let admin = app.sign_in("admin@globex.test", PW).await;
+    let used = invite(&app, &admin, "one@partner.test", "viewer").await;
+    assert_eq!(accept(&app, &used, "One", NEW_PW).await.status, 200);
+    let revoked = invite(&app, &admin, "two@partner.test", "viewer").await;
+    let id = members(&app, &admin).await["invitations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .call(Some(&admin), "revoke_invitation", &[("invitation_id", &id)])
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    // Inviting the same email again replaces the earlier link.
+    let first = invite(&app, &admin, "three@partner.test", "viewer").await;
+    let second = invite(&app, &admin, "three@partner.test", "operator").await;
+    for token in [
+        used.as_str(),
+        revoked.as_str(),
+        first.as_str(),
+        "made-up-token",
+    ] {
+        let info = app.call(None, "invitation_info", &[("token", token)]).await;
+        assert_eq!(info.status, 404, "{token}: {}", info.body);
+        assert_eq!(accept(&app, token, "X", NEW_PW).await.status, 404);
+    }
+    assert_eq!(accept(&app, &second, "Three", NEW_PW).await.status, 200);
+    // sign_in asserts the 200 itself.
+    app.sign_in("three@partner.test", NEW_PW).await;
+}
+
+async fn the_last_admin_can_be_neither_demoted_nor_removed(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let admin = app.sign_in("admin@globex.test", PW).await;
+    let list = members(&app, &admin).await;
+    let me = user_id_of(&list, "admin@globex.test");
+    let ops = user_id_of(&list, "ops@globex.test");
+    for (f, args) in [
+        (
+            "change_member_role",
+            vec![("user_id", me.as_str()), ("role", "viewer")],
+        ),
+        ("remove_member", vec![("user_id", me.as_str())]),
+    ] {
+        let res = app.call(Some(&admin), f, &args).await;
+        assert_eq!(res.status, 403, "{f}: {}", res.body);
+        assert!(res.body.contains("at least one admin"), "{}", res.body);
+    }
+    // With a second admin, the first may step down.
+    let res = app
+        .call(
+            Some(&admin),
+            "change_member_role",
+            &[("user_id", &ops), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let res = app
+        .call(
+            Some(&admin),
+            "change_member_role",
+            &[("user_id", &me), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    // The change applies to the running session at once.
+    let now = app.call(Some(&admin), "current_user", &[]).await.json();
+    assert_eq!(now["role"], "viewer");
+    assert_eq!(
+        app.call(Some(&admin), "list_members", &[]).await.status,
+        403
+    );
+    let ops_cookie = app.sign_in("ops@globex.test", PW).await;
+    let events = audit_operations(&app, &ops_cookie).await;
+    assert_eq!(
+        events.iter().filter(|e| *e == "member-role").count(),
+        2,
+        "{events:?}"
+    );
+}
+
+async fn a_removed_member_is_signed_out_at_once(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let admin = app.sign_in("admin@globex.test", PW).await;
+    let viewer = app.sign_in("viewer@globex.test", PW).await;
+    assert_eq!(
+        app.call(Some(&viewer), "current_user", &[]).await.status,
+        200
+    );
+    let id = user_id_of(&members(&app, &admin).await, "viewer@globex.test");
+    let res = app
+        .call(Some(&admin), "remove_member", &[("user_id", &id)])
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(
+        app.call(Some(&viewer), "current_user", &[]).await.status,
+        401
+    );
+    let res = app
+        .call(
+            None,
+            "sign_in",
+            &[("email", "viewer@globex.test"), ("password", PW)],
+        )
+        .await;
+    assert_eq!(res.status, 403, "{}", res.body);
+    assert!(audit_operations(&app, &admin)
+        .await
+        .contains(&"member-remove".to_owned()));
+}
+
+async fn another_tenants_members_cannot_be_touched(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let globex = app.sign_in("admin@globex.test", PW).await;
+    let umbrella = app.sign_in("admin@umbrella.test", PW).await;
+    let target = user_id_of(&members(&app, &umbrella).await, "admin@umbrella.test");
+    for (f, args) in [
+        (
+            "change_member_role",
+            vec![("user_id", target.as_str()), ("role", "viewer")],
+        ),
+        ("remove_member", vec![("user_id", target.as_str())]),
+    ] {
+        assert_eq!(app.call(Some(&globex), f, &args).await.status, 404, "{f}");
+    }
+    let list = members(&app, &globex).await.to_string();
+    assert!(!list.contains("umbrella"), "{list}");
+}
+
+on_both_engines!(
+    an_invited_person_joins_with_the_role_they_were_given,
+    an_existing_account_joins_with_its_own_password,
+    used_revoked_and_made_up_links_are_not_found,
+    the_last_admin_can_be_neither_demoted_nor_removed,
+    a_removed_member_is_signed_out_at_once,
+    another_tenants_members_cannot_be_touched,
+);
