@@ -396,6 +396,46 @@ async fn expired_sessions_are_swept_from_the_database(engine: Engine) {
     assert_eq!(left, 0, "the sweeper left an expired session behind");
 }
 
+/// The provider's brand colour and logo reach every signed-in page; text on the colour stays
+/// readable, and a logo hosted elsewhere is let through the page's image policy.
+async fn the_providers_brand_colour_and_logo_apply(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let css = app.page(None, "/brand.css").await;
+    assert_eq!(css.status, 200);
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+    assert!(
+        css.body.contains("--brand: #3b5bdb; --brand-ink: #ffffff;"),
+        "{}",
+        css.body
+    );
+
+    let yellow = app::server::config::DEMO_CONFIG
+        .replace("primary_color = \"#3b5bdb\"", "primary_color = \"#ffd43b\"")
+        .replace(
+            "logo_url = \"/logo.svg\"",
+            "logo_url = \"https://cdn.acme.example/brand/logo.svg\"",
+        );
+    let provider = app::server::config::parse("yellow.toml", &yellow).unwrap();
+    let app = TestApp::spawn_custom(engine, Settings::default(), provider).await;
+    let css = app.page(None, "/brand.css").await;
+    assert!(
+        css.body.contains("--brand: #ffd43b; --brand-ink: #000000;"),
+        "{}",
+        css.body
+    );
+    let cookie = app.sign_in("admin@globex.test", PW).await;
+    let page = app.page(Some(&cookie), "/instances").await;
+    assert!(page.body.contains("href=\"/brand.css\""), "{}", page.body);
+    assert!(page
+        .body
+        .contains("src=\"https://cdn.acme.example/brand/logo.svg\""));
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("img-src 'self' data: https://cdn.acme.example;"),
+        "{csp}"
+    );
+}
+
 on_both_engines!(
     expired_sessions_are_swept_from_the_database,
     detail_says_which_actions_the_policy_allows_and_why_not,
@@ -416,4 +456,5 @@ on_both_engines!(
     me_names_the_user_and_tenant,
     health_probes_answer,
     sign_in_page_has_labelled_fields,
+    the_providers_brand_colour_and_logo_apply,
 );

@@ -148,6 +148,13 @@ pub async fn current_user() -> Result<Me, AppError> {
         },
         can_read_audit: state.provider.audit.may_read(r.role),
         can_manage_members: crate::domain::members::may_manage_members(r.role),
+        logo_url: state
+            .provider
+            .provider
+            .branding
+            .logo_url
+            .clone()
+            .unwrap_or_else(|| "/logo.svg".into()),
         hide_header: r.origin == "embed"
             && !state.provider.embed.as_ref().is_some_and(|e| e.show_header),
         email: r.email.clone(),

@@ -150,6 +150,8 @@ pub struct Me {
     pub can_read_audit: bool,
     /// Admins invite, change roles and remove members.
     pub can_manage_members: bool,
+    /// The provider's logo for the header.
+    pub logo_url: String,
     /// Signed in from inside the provider's iframe, whose page has its own navigation: the
     /// portal shows no header or sign-out of its own.
     pub hide_header: bool,

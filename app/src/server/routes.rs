@@ -19,7 +19,13 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The routes outside Leptos (pages and server functions are enumerable from Leptos itself).
 /// The authorization matrix test requires a row for each, so add new ones here.
-pub const PLAIN_ROUTES: [&str; 4] = ["/healthz", "/readyz", "/audit/export", "/embed"];
+pub const PLAIN_ROUTES: [&str; 5] = [
+    "/healthz",
+    "/readyz",
+    "/audit/export",
+    "/embed",
+    "/brand.css",
+];
 
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
@@ -30,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route(PLAIN_ROUTES[1], get(readyz))
         .route(PLAIN_ROUTES[2], get(export_audit))
         .route(PLAIN_ROUTES[3], get(super::embed::sign_in))
+        .route(PLAIN_ROUTES[4], get(brand_css))
         // Server functions are routed by leptos_routes_with_context below, each with its
         // own method (all POST: no mutating one is reachable by a GET a link could send).
         .route("/api/{*fn_name}", any(no_such_function))
@@ -137,6 +144,37 @@ struct ExportQuery {
 }
 
 /// The filtered audit log as a download: `?format=csv` (default) or `?format=json`.
+/// The provider's brand colour as CSS variables, after the stylesheet's defaults: buttons,
+/// links and focus rings take it. Text on it is black or white, whichever reads better.
+async fn brand_css(State(state): State<AppState>) -> Response {
+    let colour = &state.provider.provider.branding.primary_color;
+    let channel = |i: usize| {
+        u8::from_str_radix(colour.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0) as f64 / 255.0
+    };
+    // Relative luminance (WCAG), against the two candidate inks.
+    let lin = |c: f64| {
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let l = 0.2126 * lin(channel(1)) + 0.7152 * lin(channel(3)) + 0.0722 * lin(channel(5));
+    let ink = if (l + 0.05) / 0.05 > 1.05 / (l + 0.05) {
+        "#000000"
+    } else {
+        "#ffffff"
+    };
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        format!(":root {{ --brand: {colour}; --brand-ink: {ink}; }}\n"),
+    )
+        .into_response()
+}
+
 async fn export_audit(
     State(state): State<AppState>,
     query: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,

@@ -87,12 +87,32 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap, origin: &str) -> bool {
 /// The Content-Security-Policy of pages; `nonce` admits the hydration scripts.
 pub fn page_policy(state: &AppState, nonce: Option<&str>) -> String {
     let scripts = nonce.map_or(String::new(), |n| format!(" 'nonce-{n}'"));
+    // A logo the provider hosts elsewhere is the one image from another origin.
+    let logo = state
+        .provider
+        .provider
+        .branding
+        .logo_url
+        .as_deref()
+        .and_then(logo_origin)
+        .map_or(String::new(), |o| format!(" {o}"));
     format!(
         "default-src 'self'; script-src 'self'{scripts} 'wasm-unsafe-eval'; style-src 'self'; \
-         img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+         img-src 'self' data:{logo}; connect-src 'self'; object-src 'none'; base-uri 'none'; \
          form-action 'self'; frame-ancestors {}",
         frame_ancestors(state)
     )
+}
+
+/// `https://host[:port]` of an absolute http(s) URL; `None` for a path on the portal itself.
+fn logo_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "https" && scheme != "http" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let origin = format!("{scheme}://{authority}");
+    crate::domain::config::is_origin(&origin).then_some(origin)
 }
 
 fn frame_ancestors(state: &AppState) -> String {

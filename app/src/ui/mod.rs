@@ -22,6 +22,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 // page; elsewhere it does nothing (public/embed.js).
                 <script src="/embed.js" defer></script>
                 <MetaTags/>
+                // After the stylesheet: the provider's brand colour overrides its default.
+                <link rel="stylesheet" href="/brand.css"/>
             </head>
             <body>
                 <App/>

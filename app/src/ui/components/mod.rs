@@ -53,7 +53,7 @@ fn Header(me: Me) -> impl IntoView {
         <header class="topbar">
             <a class="skip" href="#main">"Skip to content"</a>
             <A href="/instances" attr:class="brand">
-                <img src="/logo.svg" alt="" width="28" height="28"/>
+                <img src=me.logo_url.clone() alt="" width="28" height="28"/>
                 <span>{me.provider_name.clone()}</span>
             </A>
             <nav aria-label="Portico">
