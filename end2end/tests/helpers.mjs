@@ -4,7 +4,7 @@ import { join } from 'node:path';
 export const BASE_URL = process.env.BASE_URL ?? 'http://127.0.0.1:3100';
 export const PASSWORD = 'portico-demo';
 
-export async function launch() {
+export async function launch(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     args: [
@@ -15,6 +15,7 @@ export async function launch() {
       '--disable-sync',
       '--disable-quic',
       '--no-first-run',
+      ...extraArgs,
     ],
   });
 }
