@@ -391,6 +391,23 @@ async fn a_stranger_is_refused_unless_the_tenant_admits_members_just_in_time(eng
     assert!(me.body.contains("operator"), "{}", me.body);
     let page = app.page(Some(&cookie), "/instances").await;
     assert!(page.body.contains("initech-"), "{}", page.body);
+    // The new membership is in initech's audit log.
+    let admin = app
+        .sign_in("admin@initech.test", app::server::demo::DEMO_PASSWORD)
+        .await;
+    let log = app
+        .call(
+            Some(&admin),
+            "audit_log",
+            &[
+                ("instance_id", ""),
+                ("operation", "member-join"),
+                ("user", ""),
+                ("outcome", ""),
+            ],
+        )
+        .await;
+    assert!(log.body.contains("new@partner.example"), "{}", log.body);
 }
 
 async fn embedding_is_off_without_its_configuration(engine: Engine) {

@@ -426,6 +426,25 @@ async fn member(state: &AppState, id: &EmbedIdentity) -> Result<Option<UserId>, 
         Some(_) => Ok(Some(user)),
         None if just_in_time => {
             state.store.set_membership(&scope, &user, id.role).await?;
+            let event = super::store::ops::AuditEvent {
+                id: super::store::new_id(),
+                tenant_id: id.tenant.to_string(),
+                user_id: Some(user.to_string()),
+                actor_email: Some(id.email.to_string()),
+                role: Some(id.role.as_str().into()),
+                instance_id: None,
+                instance_name: None,
+                operation_id: None,
+                operation: Some("member-join".into()),
+                parameters:
+                    serde_json::json!({ "email": id.email.as_str(), "role": id.role.as_str() })
+                        .to_string(),
+                outcome: "succeeded".into(),
+                reason: Some("joined just in time from the provider's site".into()),
+                request_id: None,
+                created_at: now_millis(),
+            };
+            state.store.record_audit(&event).await?;
             tracing::info!(tenant = %id.tenant, email = %id.email, role = id.role.as_str(), "member added just in time");
             Ok(Some(user))
         }
