@@ -410,6 +410,27 @@ async fn a_stranger_is_refused_unless_the_tenant_admits_members_just_in_time(eng
     assert!(log.body.contains("new@partner.example"), "{}", log.body);
 }
 
+/// A browser marks a top-level visit `Sec-Fetch-Dest: document`; only a frame may use a token,
+/// so nobody can be signed in as someone else by following a link.
+async fn a_token_opened_outside_a_frame_is_refused_and_kept(engine: Engine) {
+    let app = spawn(engine).await;
+    let token = signed(&claims("globex", "admin@globex.test", "admin"));
+    let req = axum::http::Request::get(format!("/embed?token={token}"))
+        .header("sec-fetch-dest", "document")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let res = app.send(req).await;
+    assert_eq!(res.status, 403, "{}", res.body);
+    assert!(res.body.contains("inside the provider"), "{}", res.body);
+    assert!(res.header("set-cookie").is_none());
+    // The token was not spent: the frame can still use it.
+    let req = axum::http::Request::get(format!("/embed?token={token}"))
+        .header("sec-fetch-dest", "iframe")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(app.send(req).await.status, 303);
+}
+
 async fn embedding_is_off_without_its_configuration(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let res = open(
@@ -427,6 +448,7 @@ on_both_engines!(
     refused_tokens_show_a_clear_page_and_start_no_session,
     a_stranger_is_refused_unless_the_tenant_admits_members_just_in_time,
     embedding_is_off_without_its_configuration,
+    a_token_opened_outside_a_frame_is_refused_and_kept,
 );
 
 #[test]

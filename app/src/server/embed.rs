@@ -326,6 +326,19 @@ pub async fn sign_in(
             request_id,
         );
     };
+    // A browser says where the response will land. Only a frame may sign in this way: a
+    // top-level visit with someone else's token (login CSRF) would otherwise sign the victim
+    // in as that someone in their main cookie jar.
+    let dest = headers.get("sec-fetch-dest").and_then(|v| v.to_str().ok());
+    if dest.is_some_and(|d| d != "iframe") {
+        tracing::info!(%request_id, ?dest, "embed link opened outside a frame");
+        return error_page(
+            &state,
+            StatusCode::FORBIDDEN,
+            "This page opens inside the provider's site, not on its own.",
+            request_id,
+        );
+    }
     let token = query.ok().and_then(|Query(q)| q.token).unwrap_or_default();
     if token.is_empty() {
         return error_page(
