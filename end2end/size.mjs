@@ -1,10 +1,13 @@
 // The size budget of the hydrate bundle: prints raw and brotli sizes of the wasm and JS that a
-// browser downloads, and fails above the budget.
+// browser downloads, and fails when what every visitor downloads first exceeds the budget.
+// Chunks split off for lazily loaded pages (`cargo leptos build --split`: split_*.wasm and the
+// chunk_*.wasm they share) are fetched only when such a page opens; they are listed and totalled
+// apart.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliCompressSync, constants } from 'node:zlib';
 
-const BUDGET_BROTLI = 380 * 1000;
+const BUDGET_BROTLI = 340 * 1000;
 const pkg = process.argv[2];
 if (!pkg) {
   console.error('usage: node size.mjs <site pkg dir>');
@@ -15,19 +18,24 @@ if (!files.some((f) => f.endsWith('.wasm'))) {
   console.error(`no .wasm in ${pkg}: build the site first`);
   process.exit(2);
 }
-let raw = 0;
-let br = 0;
-for (const f of files) {
+const lazy = (f) => /^(split_|chunk_).*\.wasm$/.test(f);
+const kb = (n) => (n / 1000).toFixed(1);
+const totals = { initial: [0, 0], lazy: [0, 0] };
+for (const f of files.sort()) {
   const bytes = readFileSync(join(pkg, f));
   const compressed = brotliCompressSync(bytes, {
     params: { [constants.BROTLI_PARAM_QUALITY]: 11 },
   }).length;
-  raw += bytes.length;
-  br += compressed;
-  console.log(`bundle: ${f.padEnd(16)} raw ${(bytes.length / 1000).toFixed(1).padStart(8)} KB   brotli ${(compressed / 1000).toFixed(1).padStart(7)} KB`);
+  const t = totals[lazy(f) ? 'lazy' : 'initial'];
+  t[0] += bytes.length;
+  t[1] += compressed;
+  const name = f.length > 40 ? `${f.slice(0, 37)}...` : f;
+  console.log(`bundle: ${name.padEnd(40)} raw ${kb(bytes.length).padStart(8)} KB   brotli ${kb(compressed).padStart(7)} KB${lazy(f) ? '   (lazy)' : ''}`);
 }
-console.log(`bundle: total            raw ${(raw / 1000).toFixed(1).padStart(8)} KB   brotli ${(br / 1000).toFixed(1).padStart(7)} KB   (budget ${BUDGET_BROTLI / 1000} KB brotli)`);
+const [raw, br] = totals.initial;
+console.log(`bundle: lazy chunks, total                  raw ${kb(totals.lazy[0]).padStart(8)} KB   brotli ${kb(totals.lazy[1]).padStart(7)} KB`);
+console.log(`bundle: first download, total               raw ${kb(raw).padStart(8)} KB   brotli ${kb(br).padStart(7)} KB   (budget ${BUDGET_BROTLI / 1000} KB brotli)`);
 if (br > BUDGET_BROTLI) {
-  console.error(`bundle is over budget by ${((br - BUDGET_BROTLI) / 1000).toFixed(1)} KB brotli`);
+  console.error(`the first download is over budget by ${kb(br - BUDGET_BROTLI)} KB brotli`);
   process.exit(1);
 }

@@ -93,7 +93,7 @@ ensure_build_tools() {
 
 build_release() {
   say "building the server and the hydrated front end (release)"
-  (cd "$REPO_ROOT" && cargo leptos build --release "${LEPTOS_LIB_ARGS[@]}")
+  (cd "$REPO_ROOT" && cargo leptos build --release --split "${LEPTOS_LIB_ARGS[@]}")
 }
 
 PORTICO_BIN="$CARGO_TARGET_DIR/release/portico"

@@ -2,7 +2,9 @@
 // and the last admin stays.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, newPage, signIn, hydrated, shot, instanceNames } from './helpers.mjs';
+import { launch, newPage, signIn, shot, instanceNames } from './helpers.mjs';
+
+const ready = (page, name) => page.locator(`body[data-page-hydrated="${name}"]`).waitFor({ timeout: 20000 });
 
 let browser;
 before(async () => {
@@ -20,7 +22,7 @@ test('an admin invites someone by link; they join with that role; the last admin
   await signIn(admin, 'admin@globex.test');
   await admin.getByRole('link', { name: 'Members' }).click();
   await admin.getByRole('heading', { name: 'Members', level: 1 }).waitFor();
-  await hydrated(admin);
+  await ready(admin, 'members');
 
   const invite = admin.getByRole('region', { name: 'Invite someone' });
   await invite.getByLabel('Email').fill('ivy@partner.test');
@@ -37,7 +39,7 @@ test('an admin invites someone by link; they join with that role; the last admin
   const ivy = await newPage(browser, { width: 375, height: 740 });
   await ivy.goto(link);
   await ivy.getByRole('heading', { name: 'Join Globex' }).waitFor();
-  await hydrated(ivy);
+  await ready(ivy, 'invite');
   await ivy.getByText('You are invited as operator with the email ivy@partner.test.').waitFor();
   await ivy.getByLabel('Your name').fill('Ivy Invitee');
   await ivy.getByLabel('Choose a password').fill('ivy-long-password');
@@ -53,7 +55,7 @@ test('an admin invites someone by link; they join with that role; the last admin
 
   // The admin sees her, and makes her a viewer.
   await admin.reload();
-  await hydrated(admin);
+  await ready(admin, 'members');
   const row = person(admin, 'ivy@partner.test');
   await row.getByLabel('Role of ivy@partner.test').selectOption('viewer');
   await row.getByRole('button', { name: 'Save role' }).click();
@@ -62,7 +64,7 @@ test('an admin invites someone by link; they join with that role; the last admin
   assert.equal(await person(admin, 'ivy@partner.test').getByLabel('Role of ivy@partner.test').inputValue(), 'viewer');
 
   // The only admin cannot demote themselves; the page says why.
-  await hydrated(admin);
+  await ready(admin, 'members');
   const me = person(admin, 'admin@globex.test (you)');
   await me.getByLabel('Role of admin@globex.test').selectOption('viewer');
   await me.getByRole('button', { name: 'Save role' }).click();

@@ -6,7 +6,7 @@ mod pages;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{path, SsrMode};
+use leptos_router::{path, Lazy, SsrMode};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -53,8 +53,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/instances/new") view=pages::CreatePage ssr=SsrMode::Async/>
                 <Route path=path!("/instances/:id") view=pages::InstancePage ssr=SsrMode::Async/>
                 <Route path=path!("/audit") view=pages::AuditPage ssr=SsrMode::Async/>
-                <Route path=path!("/members") view=pages::MembersPage ssr=SsrMode::Async/>
-                <Route path=path!("/invite/:token") view=pages::InvitePage ssr=SsrMode::Async/>
+                <Route path=path!("/members") view={Lazy::<pages::MembersPage>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/invite/:token") view={Lazy::<pages::InvitePage>::new()} ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

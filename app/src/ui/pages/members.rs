@@ -8,14 +8,36 @@ use crate::ui::components::{set_http_status, ErrorBox, Shell};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
+use leptos_router::{lazy_route, LazyRoute};
 
-#[component]
-pub fn MembersPage() -> impl IntoView {
-    view! {
-        <Title text="Members · Portico"/>
-        <Shell>
-            <MemberAdmin/>
-        </Shell>
+/// A lazily loaded page hydrates after the rest of the app, once its chunk has arrived; this
+/// marks that moment (browser tests wait for it, as they wait for `data-hydrated`).
+fn mark_page_hydrated(page: &'static str) {
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-page-hydrated", page);
+        }
+    });
+}
+
+/// Only admins use this page, so its code is a chunk of its own that the browser fetches when
+/// the page opens (`cargo leptos build --split`), not part of what every visitor downloads.
+pub struct MembersPage;
+
+#[lazy_route]
+impl LazyRoute for MembersPage {
+    fn data() -> Self {
+        MembersPage
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! {
+            <Title text="Members · Portico"/>
+            <Shell>
+                <MemberAdmin/>
+            </Shell>
+        }
+        .into_any()
     }
 }
 
@@ -30,6 +52,7 @@ fn role_options(selected: Role) -> impl IntoView {
 /// decides everything again; a refusal (the last admin, say) shows in the alert.
 #[component]
 fn MemberAdmin() -> impl IntoView {
+    mark_page_hydrated("members");
     let invite = ServerAction::<InviteMember>::new();
     let change = ServerAction::<ChangeMemberRole>::new();
     let remove = ServerAction::<RemoveMember>::new();
@@ -156,10 +179,24 @@ fn MemberAdmin() -> impl IntoView {
     }
 }
 
-/// Where an invitation link leads: what it offers, then a password (the account's own, or a
-/// new one with a name).
+/// Where an invitation link leads; a chunk of its own like the members page.
+pub struct InvitePage;
+
+#[lazy_route]
+impl LazyRoute for InvitePage {
+    fn data() -> Self {
+        InvitePage
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <Invite/> }.into_any()
+    }
+}
+
+/// What an invitation offers, then a password (the account's own, or a new one with a name).
 #[component]
-pub fn InvitePage() -> impl IntoView {
+fn Invite() -> impl IntoView {
+    mark_page_hydrated("invite");
     let params = use_params_map();
     let token = move || params.read().get("token").unwrap_or_default();
     let info = Resource::new(token, get_invitation);
