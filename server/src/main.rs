@@ -432,6 +432,15 @@ async fn serve(cli: &Cli, provider: ProviderConfig) -> anyhow::Result<()> {
             bail!("the embed keys do not load:\n  {}", problems.join("\n  "));
         }
     }
+    if !provider.sso.is_empty() {
+        if let Err(problems) =
+            app::server::sso::Sso::new(&provider.sso, cli.public_url.as_deref(), |var| {
+                std::env::var(var).ok()
+            })
+        {
+            bail!("single sign-on cannot start:\n  {}", problems.join("\n  "));
+        }
+    }
     let store = open_store(cli).await?;
     if let Some(problem) = store.row_security_problem().await? {
         bail!(

@@ -118,6 +118,20 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     }
 }
 
+pub async fn sign_in_options() -> Result<Vec<crate::domain::SsoButton>, AppError> {
+    let state = state()?;
+    Ok(state
+        .sso
+        .as_ref()
+        .map(|sso| {
+            sso.buttons()
+                .into_iter()
+                .map(|(id, label)| crate::domain::SsoButton { id, label })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 pub async fn sign_out() -> Result<(), AppError> {
     let state = state()?;
     if let Some(parts) = use_context::<Parts>() {

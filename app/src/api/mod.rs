@@ -8,7 +8,7 @@ pub use error::AppError;
 use crate::domain::policy::{CreateRequest, Request};
 use crate::domain::{
     AuditEntry, CreateOptions, InstanceDetail, InstanceSummary, InvitationInfo, Me, Members,
-    OperationStatus,
+    OperationStatus, SsoButton,
 };
 use leptos::prelude::*;
 
@@ -21,6 +21,12 @@ mod members_imp;
 #[server(endpoint = "sign_in", output = JsonText)]
 pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     imp::respond(imp::sign_in(email, password).await)
+}
+
+/// The single sign-on buttons the sign-in page offers beside the password form.
+#[server(endpoint = "sign_in_options", output = JsonText)]
+pub async fn sign_in_options() -> Result<Vec<SsoButton>, AppError> {
+    imp::respond(imp::sign_in_options().await)
 }
 
 /// Ends the session on the server and clears the cookie.

@@ -23,6 +23,87 @@ pub struct ProviderConfig {
     /// Showing the portal inside the provider's site, signed in by embed tokens.
     #[serde(default)]
     pub embed: Option<Embed>,
+    /// OpenID Connect issuers people may sign in with, each a button on the sign-in page.
+    #[serde(default)]
+    pub sso: Vec<SsoIssuer>,
+}
+
+/// One OpenID Connect issuer (the provider's identity provider, or a tenant's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoIssuer {
+    /// A short name for URLs: `/sso/<id>/start` and the callback `/sso/<id>/callback`.
+    pub id: String,
+    /// The issuer URL exactly as its discovery document and ID tokens state it.
+    pub issuer: String,
+    pub client_id: String,
+    /// The environment variable that holds the client secret (never the secret itself).
+    pub client_secret_env: String,
+    /// The button's text, e.g. "Sign in with Acme ID".
+    pub label: String,
+    /// Scopes asked for; `openid` is always among them.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// Who, not yet a member anywhere, becomes one of which tenant on first sign-in.
+    #[serde(default)]
+    pub rules: Vec<SsoRule>,
+}
+
+fn default_scopes() -> Vec<String> {
+    ["openid", "email", "profile"].map(String::from).to_vec()
+}
+
+/// Admits a signed-in identity to `tenant` with `role`: by its verified email's domain, or by
+/// a claim's value (a string claim equal to `value`, or an array claim containing it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoRule {
+    pub tenant: String,
+    pub role: Role,
+    #[serde(default)]
+    pub email_domain: Option<String>,
+    #[serde(default)]
+    pub claim: Option<String>,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+impl SsoRule {
+    /// Whether an identity with this verified email and these claims is admitted.
+    pub fn admits(
+        &self,
+        verified_email: &str,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> bool {
+        if let Some(domain) = &self.email_domain {
+            return verified_email
+                .rsplit_once('@')
+                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain));
+        }
+        let (Some(claim), Some(value)) = (&self.claim, &self.value) else {
+            return false;
+        };
+        match claims.get(claim) {
+            Some(serde_json::Value::String(s)) => s == value,
+            Some(serde_json::Value::Array(items)) => {
+                items.iter().any(|i| i.as_str() == Some(value))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Whether an issuer URL may be used: https, or http on a loopback host (for tests and local
+/// identity providers). No query or fragment.
+pub fn is_issuer_url(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let host = rest.split(['/', ':']).next().unwrap_or("");
+    let plain_ok = matches!(host, "localhost" | "127.0.0.1" | "[::1]") || rest.starts_with("[::1]");
+    !host.is_empty()
+        && !rest.contains(['?', '#', ' '])
+        && (scheme == "https" || (scheme == "http" && plain_ok))
 }
 
 /// Embedding: the provider's backend mints short-lived tokens (JWTs) that sign its users in to
@@ -352,6 +433,65 @@ impl Issues {
 }
 
 impl ProviderConfig {
+    fn check_sso(&self, out: &mut Issues) {
+        let mut ids = HashSet::new();
+        for (i, s) in self.sso.iter().enumerate() {
+            let idx = i.to_string();
+            let at = |f: &'static str| ["sso", idx.as_str(), f];
+            if !is_slug(&s.id) {
+                out.push(
+                    &at("id"),
+                    format!("\"{}\" is not a short name (a-z, 0-9, -)", s.id),
+                );
+            } else if !ids.insert(s.id.as_str()) {
+                out.push(&at("id"), format!("\"{}\" is used twice", s.id));
+            }
+            if !is_issuer_url(&s.issuer) {
+                out.push(
+                    &at("issuer"),
+                    format!(
+                        "\"{}\" is not an https URL (http is allowed on localhost only)",
+                        s.issuer
+                    ),
+                );
+            }
+            for (field, v) in [
+                ("client_id", &s.client_id),
+                ("client_secret_env", &s.client_secret_env),
+                ("label", &s.label),
+            ] {
+                if v.trim().is_empty() {
+                    out.push(&at(field), "must not be empty");
+                }
+            }
+            if !s.scopes.iter().any(|sc| sc == "openid") {
+                out.push(&at("scopes"), "must include \"openid\"");
+            }
+            if let Some(bad) = s
+                .scopes
+                .iter()
+                .find(|sc| sc.is_empty() || sc.contains(|c: char| c.is_whitespace()))
+            {
+                out.push(&at("scopes"), format!("\"{bad}\" is not a scope"));
+            }
+            for (j, r) in s.rules.iter().enumerate() {
+                let j = j.to_string();
+                let path = ["sso", idx.as_str(), "rules", j.as_str()];
+                if super::ids::TenantId::parse(&r.tenant).is_err() {
+                    out.push(&path, format!("\"{}\" is not a tenant id", r.tenant));
+                }
+                match (&r.email_domain, &r.claim, &r.value) {
+                    (Some(d), None, None) if !d.is_empty() && !d.contains('@') => {}
+                    (None, Some(c), Some(v)) if !c.is_empty() && !v.is_empty() => {}
+                    _ => out.push(
+                        &path,
+                        "a rule names either email_domain (like \"example.com\"), or claim and value",
+                    ),
+                }
+            }
+        }
+    }
+
     fn check_embed(&self, out: &mut Issues, embed: &Embed) {
         if embed.issuer.trim().is_empty() {
             out.push(&["embed", "issuer"], "must not be empty");
@@ -462,6 +602,7 @@ impl ProviderConfig {
         if let Some(embed) = &self.embed {
             self.check_embed(&mut out, embed);
         }
+        self.check_sso(&mut out);
 
         if self.plans.is_empty() {
             out.push(&["plans"], "at least one plan is required");

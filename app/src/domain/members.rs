@@ -17,6 +17,13 @@ pub const AUDIT_EVENTS: [&str; 5] = [
     "invitation-revoke",
 ];
 
+/// A single sign-on button on the sign-in page: `/sso/<id>/start`, labelled by the provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SsoButton {
+    pub id: String,
+    pub label: String,
+}
+
 /// Only admins invite, change roles and remove members.
 pub fn may_manage_members(role: Role) -> bool {
     role == Role::Admin

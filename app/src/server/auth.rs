@@ -161,13 +161,18 @@ fn millis(d: std::time::Duration) -> i64 {
 
 /// The token in the request's session cookie, if any.
 pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
+    cookie_value(headers, COOKIE_NAME)
+}
+
+/// The value of the request's cookie `name`, if present and not empty.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_owned())
         .filter(|v| !v.is_empty())
 }
@@ -193,9 +198,9 @@ pub async fn current_session(
         }))
 }
 
-/// Deletes sessions past their absolute or idle limit, and used embed tokens past their expiry,
-/// every `every`, until `shutdown` is true. Lookups already refuse both; this only keeps the
-/// tables from growing.
+/// Deletes sessions past their absolute or idle limit, used embed tokens past their expiry and
+/// single sign-ons nobody came back from, every `every`, until `shutdown` is true. Lookups
+/// already refuse all of them; this only keeps the tables from growing.
 pub async fn sweep_sessions(
     state: AppState,
     every: std::time::Duration,
@@ -214,6 +219,9 @@ pub async fn sweep_sessions(
         }
         if let Err(e) = state.store.delete_expired_embed_tokens(now).await {
             tracing::warn!(error = ?e, "embed token sweep failed");
+        }
+        if let Err(e) = state.store.delete_expired_sso_logins(now).await {
+            tracing::warn!(error = ?e, "single sign-on sweep failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

@@ -217,6 +217,47 @@ mod tests {
     }
 
     #[test]
+    fn single_sign_on_issuers_and_rules_are_checked() {
+        let sso = |issuer: &str, rule: &str| {
+            format!(
+                "{DEMO_CONFIG}\n[[sso]]\nid = \"acme-id\"\nissuer = \"{issuer}\"\nclient_id = \"portico\"\n\
+                 client_secret_env = \"ACME_SECRET\"\nlabel = \"Sign in with Acme ID\"\n\n[[sso.rules]]\n{rule}\n"
+            )
+        };
+        let ok = parse(
+            "acme.toml",
+            &sso(
+                "https://id.acme.example",
+                "tenant = \"globex\"\nrole = \"viewer\"\nemail_domain = \"globex.test\"",
+            ),
+        )
+        .expect("valid single sign-on");
+        assert_eq!(ok.sso[0].scopes, ["openid", "email", "profile"]);
+        let claims = serde_json::json!({ "groups": ["a", "globex-ops"], "dept": "ops" });
+        let claims = claims.as_object().unwrap();
+        assert!(ok.sso[0].rules[0].admits("x@GLOBEX.test", claims));
+        assert!(!ok.sso[0].rules[0].admits("x@globex.test.evil", claims));
+
+        for (issuer, rule, wrong) in [
+            ("http://id.acme.example", "tenant = \"globex\"\nrole = \"viewer\"\nemail_domain = \"globex.test\"", "sso.0.issuer"),
+            ("http://127.0.0.1:4300", "tenant = \"globex\"\nrole = \"viewer\"", "sso.0.rules.0"),
+            ("https://id.acme.example", "tenant = \"globex\"\nrole = \"viewer\"\nemail_domain = \"a.test\"\nclaim = \"g\"\nvalue = \"v\"", "sso.0.rules.0"),
+            ("https://id.acme.example", "tenant = \"Not A Tenant\"\nrole = \"viewer\"\nemail_domain = \"a.test\"", "sso.0.rules.0"),
+        ] {
+            let e = err_of(&sso(issuer, rule));
+            assert!(e.to_string().contains(wrong), "{wrong}: {e}");
+        }
+        let claim_rule = parse(
+            "acme.toml",
+            &sso("http://localhost:4300", "tenant = \"globex\"\nrole = \"operator\"\nclaim = \"groups\"\nvalue = \"globex-ops\""),
+        )
+        .expect("http on loopback is allowed");
+        assert!(claim_rule.sso[0].rules[0].admits("x@anywhere.test", claims));
+        let other = serde_json::json!({ "groups": "globex-ops-not" });
+        assert!(!claim_rule.sso[0].rules[0].admits("x@anywhere.test", other.as_object().unwrap()));
+    }
+
+    #[test]
     fn syntax_error_names_file_and_line() {
         let src = with("quota = 10", "quota = = 10");
         let e = err_of(&src);

@@ -439,24 +439,13 @@ async fn member(state: &AppState, id: &EmbedIdentity) -> Result<Option<UserId>, 
         Some(_) => Ok(Some(user)),
         None if just_in_time => {
             state.store.set_membership(&scope, &user, id.role).await?;
-            let event = super::store::ops::AuditEvent {
-                id: super::store::new_id(),
-                tenant_id: id.tenant.to_string(),
-                user_id: Some(user.to_string()),
-                actor_email: Some(id.email.to_string()),
-                role: Some(id.role.as_str().into()),
-                instance_id: None,
-                instance_name: None,
-                operation_id: None,
-                operation: Some("member-join".into()),
-                parameters:
-                    serde_json::json!({ "email": id.email.as_str(), "role": id.role.as_str() })
-                        .to_string(),
-                outcome: "succeeded".into(),
-                reason: Some("joined just in time from the provider's site".into()),
-                request_id: None,
-                created_at: now_millis(),
-            };
+            let event = super::store::members::join_event(
+                &id.tenant,
+                &user,
+                id.email.as_str(),
+                id.role,
+                "joined just in time from the provider's site",
+            );
             state.store.record_audit(&event).await?;
             tracing::info!(tenant = %id.tenant, email = %id.email, role = id.role.as_str(), "member added just in time");
             Ok(Some(user))
@@ -467,28 +456,5 @@ async fn member(state: &AppState, id: &EmbedIdentity) -> Result<Option<UserId>, 
 
 /// A page the iframe can show: the portal's stylesheet, one message, the request id.
 fn error_page(state: &AppState, status: StatusCode, message: &str, request_id: &str) -> Response {
-    let title = escape(&format!("{} portal", state.provider.provider.name));
-    let body = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title><link rel=\"stylesheet\" href=\"/pkg/portico.css\"></head>\
-         <body><main class=\"page narrow\"><h1>{title}</h1><p class=\"error-box\" role=\"alert\">{}</p>\
-         <p class=\"hint\">Request id {}</p></main></body></html>",
-        escape(message),
-        escape(request_id),
-    );
-    let mut res = (status, axum::response::Html(body)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&security::page_policy(state, None)) {
-        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    security::message_page(state, status, message, "", request_id)
 }

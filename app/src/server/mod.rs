@@ -7,6 +7,7 @@ pub mod demo;
 pub mod embed;
 pub mod routes;
 pub mod security;
+pub mod sso;
 pub mod state;
 pub mod store;
 pub mod telemetry;

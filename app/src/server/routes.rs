@@ -19,12 +19,14 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The routes outside Leptos (pages and server functions are enumerable from Leptos itself).
 /// The authorization matrix test requires a row for each, so add new ones here.
-pub const PLAIN_ROUTES: [&str; 5] = [
+pub const PLAIN_ROUTES: [&str; 7] = [
     "/healthz",
     "/readyz",
     "/audit/export",
     "/embed",
     "/brand.css",
+    "/sso/{issuer}/start",
+    "/sso/{issuer}/callback",
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -37,6 +39,8 @@ pub fn router(state: AppState) -> Router {
         .route(PLAIN_ROUTES[2], get(export_audit))
         .route(PLAIN_ROUTES[3], get(super::embed::sign_in))
         .route(PLAIN_ROUTES[4], get(brand_css))
+        .route(PLAIN_ROUTES[5], get(super::sso::start))
+        .route(PLAIN_ROUTES[6], get(super::sso::callback))
         // Server functions are routed by leptos_routes_with_context below, each with its
         // own method (all POST: no mutating one is reachable by a GET a link could send).
         .route("/api/{*fn_name}", any(no_such_function))

@@ -193,6 +193,45 @@ pub async fn contain_panics(req: Request, next: Next) -> Response {
 }
 
 /// The body every internal failure gets: nothing but a request id to quote.
+/// A page of the portal's stylesheet, one message, optional `extra_html` (already escaped) and
+/// the request id: what /embed and single sign-on answer when they cannot sign someone in.
+/// The page policy applies, so a frame on a configured site may show it.
+pub fn message_page(
+    state: &AppState,
+    status: StatusCode,
+    message: &str,
+    extra_html: &str,
+    request_id: &str,
+) -> Response {
+    let title = escape_html(&format!("{} portal", state.provider.provider.name));
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><link rel=\"stylesheet\" href=\"/pkg/portico.css\"></head>\
+         <body><main class=\"page narrow\"><h1>{title}</h1><p class=\"error-box\" role=\"alert\">{}</p>\
+         {extra_html}<p class=\"hint\">Request id {}</p></main></body></html>",
+        escape_html(message),
+        escape_html(request_id),
+    );
+    let mut res = (status, axum::response::Html(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&page_policy(state, None)) {
+        res.headers_mut().insert(CONTENT_SECURITY_POLICY, v);
+    }
+    res.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    res
+}
+
+/// Text made safe for HTML content and quoted attributes.
+pub fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 pub fn internal_error_response(request_id: &str) -> Response {
     (
         StatusCode::INTERNAL_SERVER_ERROR,

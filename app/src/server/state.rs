@@ -1,5 +1,6 @@
 use super::embed::EmbedVerifier;
 use super::security::SignInLimiter;
+use super::sso::Sso;
 use super::store::Store;
 use crate::domain::ProviderConfig;
 use axum::extract::FromRef;
@@ -49,6 +50,9 @@ pub struct AppState {
     pub sign_in_limiter: Arc<SignInLimiter>,
     /// Present when the provider configuration enables embedding and its keys load.
     pub embed: Option<Arc<EmbedVerifier>>,
+    /// Present when the provider configuration names OpenID Connect issuers and their client
+    /// secrets and the public URL are set.
+    pub sso: Option<Arc<Sso>>,
 }
 
 impl AppState {
@@ -72,8 +76,21 @@ impl AppState {
                 }
             }
         });
+        let sso = (!provider.sso.is_empty())
+            .then(|| {
+                Sso::new(&provider.sso, settings.public_origin.as_deref(), |var| {
+                    std::env::var(var).ok()
+                })
+                .map_err(|problems| {
+                    tracing::error!(?problems, "single sign-on is not available");
+                })
+                .ok()
+            })
+            .flatten()
+            .map(Arc::new);
         AppState {
             embed,
+            sso,
             leptos_options,
             store,
             provider: Arc::new(provider),

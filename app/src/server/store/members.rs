@@ -5,7 +5,7 @@ use super::ops::{Actor, AuditEvent};
 use super::{
     new_id, now_millis, parse_id, parse_role, BeginIn, Pool, Result, Store, StoreError, TenantScope,
 };
-use crate::domain::{Email, Role, UserId};
+use crate::domain::{Email, Role, TenantId, UserId};
 use sqlx::Row;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +71,28 @@ fn member_event(
         reason: None,
         request_id: actor.request_id.clone(),
         created_at: now_millis(),
+    }
+}
+
+/// The audit event of someone joining `tenant` without an admin's action (just in time from
+/// an embed token, or by a single sign-on rule), as themselves.
+pub fn join_event(
+    tenant: &TenantId,
+    user: &UserId,
+    email: &str,
+    role: Role,
+    reason: &str,
+) -> AuditEvent {
+    let joined = Actor {
+        user_id: user.clone(),
+        email: email.into(),
+        role,
+        request_id: None,
+    };
+    let scope = TenantScope::trusted(tenant.clone());
+    AuditEvent {
+        reason: Some(reason.into()),
+        ..member_event(&scope, &joined, "member-join", email, Some(role))
     }
 }
 

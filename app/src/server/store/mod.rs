@@ -195,6 +195,7 @@ macro_rules! scoped {
 #[macro_use]
 pub mod ops;
 pub mod members;
+pub mod sso;
 
 #[derive(Clone, Debug)]
 pub struct Store {

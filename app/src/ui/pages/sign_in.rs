@@ -1,10 +1,38 @@
-use crate::api::SignIn as SignInFn;
+use crate::api::{sign_in_options, SignIn as SignInFn};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 #[component]
 pub fn SignIn() -> impl IntoView {
     let action = ServerAction::<SignInFn>::new();
+    let options = OnceResource::new(sign_in_options());
+    // Each issuer's button leaves the portal for the identity provider, at the top level:
+    // identity providers refuse to show inside a frame.
+    let sso = move || {
+        let buttons = options.get().and_then(Result::ok).unwrap_or_default();
+        (!buttons.is_empty()).then(|| {
+            view! {
+                <div class="sso">
+                    {buttons
+                        .into_iter()
+                        .map(|b| {
+                            view! {
+                                <a
+                                    class="button primary"
+                                    href=format!("/sso/{}/start", b.id)
+                                    target="_top"
+                                    rel="external"
+                                >
+                                    {b.label}
+                                </a>
+                            }
+                        })
+                        .collect_view()}
+                    <p class="or">"or with your password"</p>
+                </div>
+            }
+        })
+    };
     let error = move || {
         action
             .value()
@@ -18,6 +46,7 @@ pub fn SignIn() -> impl IntoView {
             <div class="card">
                 <img src="/logo.svg" alt="" width="40" height="40"/>
                 <h1>"Sign in"</h1>
+                <Suspense fallback=|| ()>{sso}</Suspense>
                 <ActionForm action=action>
                     <label for="email">"Email"</label>
                     <input
