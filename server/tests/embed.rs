@@ -442,7 +442,157 @@ async fn embedding_is_off_without_its_configuration(engine: Engine) {
     assert!(res.header("set-cookie").is_none());
 }
 
+// ---- keys the provider publishes at a JWKS URL ----
+
+/// The provider's key set endpoint: serves the listed keys of `fixtures/embed/jwks.json`
+/// (changeable, to rotate) and counts fetches.
+struct KeySite {
+    url: String,
+    kids: std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn key_site(kids: &[&'static str]) -> KeySite {
+    use std::sync::atomic::Ordering;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    let site = KeySite {
+        url,
+        kids: std::sync::Arc::new(std::sync::Mutex::new(kids.to_vec())),
+        fetches: Default::default(),
+    };
+    let (published, fetches) = (site.kids.clone(), site.fetches.clone());
+    let all: serde_json::Value = serde_json::from_str(&fixture("jwks.json")).unwrap();
+    let router = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            let kids = published.lock().unwrap().clone();
+            fetches.fetch_add(1, Ordering::SeqCst);
+            let keys: Vec<_> = all["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|k| kids.contains(&k["kid"].as_str().unwrap()))
+                .cloned()
+                .collect();
+            async move { axum::Json(serde_json::json!({ "keys": keys })) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    site
+}
+
+/// The demo provider, embeddable, with no inline key: only those at `jwks_url`.
+fn jwks_provider(jwks_url: &str) -> app::domain::ProviderConfig {
+    let toml = format!(
+        "{}\n[security]\nframe_ancestors = [\"{PROVIDER_SITE}\"]\n\n\
+         [embed]\nissuer = \"https://acme.example\"\naudience = \"portico\"\njwks_url = \"{jwks_url}\"\n",
+        app::server::config::DEMO_CONFIG,
+    );
+    app::server::config::parse("embed-jwks.toml", &toml).unwrap()
+}
+
+fn signed_with(alg: EmbedAlgorithm, kid: &str, key_file: &str, c: &EmbedClaims) -> String {
+    mint(alg, kid, fixture(key_file).as_bytes(), c).unwrap()
+}
+
+async fn keys_from_a_jwks_url_sign_members_in(engine: Engine) {
+    let site = key_site(&["pub-ed", "pub-rsa"]).await;
+    let app = TestApp::spawn_custom(engine, Settings::default(), jwks_provider(&site.url)).await;
+    let c = || claims("globex", "ops@globex.test", "viewer");
+    let ok = open(
+        &app,
+        &signed_with(EmbedAlgorithm::EdDSA, "pub-ed", "ed25519.key", &c()),
+    )
+    .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert!(ok.session_cookie().is_some());
+    let ok = open(
+        &app,
+        &signed_with(EmbedAlgorithm::RS256, "pub-rsa", "rsa.key", &c()),
+    )
+    .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+
+    // The published RSA key is pinned to RS256: its PEM as an HS256 secret signs nothing.
+    let confused = mint(
+        EmbedAlgorithm::HS256,
+        "pub-rsa",
+        fixture("rsa.pub").as_bytes(),
+        &c(),
+    )
+    .unwrap();
+    // A key the set does not publish, even one the provider holds.
+    let unpublished = signed_with(EmbedAlgorithm::ES256, "pub-ec", "p256.key", &c());
+    for token in [confused, unpublished] {
+        let r = open(&app, &token).await;
+        assert_eq!(r.status, 401, "{}", r.body);
+        assert!(r.body.contains("not valid"), "{}", r.body);
+        assert!(r.session_cookie().is_none());
+    }
+}
+
+async fn an_unreachable_key_set_refuses_with_a_clear_page(engine: Engine) {
+    // Nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/jwks.json");
+    let app = TestApp::spawn_custom(engine, Settings::default(), jwks_provider(&url)).await;
+    let c = claims("globex", "ops@globex.test", "viewer");
+    let r = open(
+        &app,
+        &signed_with(EmbedAlgorithm::EdDSA, "pub-ed", "ed25519.key", &c),
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("not possible right now"), "{}", r.body);
+    assert!(r.session_cookie().is_none());
+}
+
+/// The provider rotates its keys: a new `kid` fetches the set again, though not more than
+/// once in ten seconds however many unknown kids arrive.
+#[tokio::test]
+async fn a_rotated_key_is_fetched_when_a_token_names_it() {
+    use std::sync::atomic::Ordering;
+    let site = key_site(&["pub-ed"]).await;
+    let provider = jwks_provider(&site.url);
+    let v = EmbedVerifier::new(provider.embed.as_ref().unwrap(), |_| None).unwrap();
+    let c = || claims("globex", "ops@globex.test", "viewer");
+    let old = signed_with(EmbedAlgorithm::EdDSA, "pub-ed", "ed25519.key", &c());
+    let new = signed_with(EmbedAlgorithm::ES256, "pub-ec", "p256.key", &c());
+    assert!(v.verify_fetching(&old, now()).await.is_ok());
+    assert!(v.verify_fetching(&old, now()).await.is_ok());
+    assert_eq!(site.fetches.load(Ordering::SeqCst), 1, "cached");
+
+    *site.kids.lock().unwrap() = vec!["pub-ed", "pub-ec"];
+    assert_eq!(
+        v.verify_fetching(&new, now()).await,
+        Err(EmbedRejection::UnknownKey)
+    );
+    assert_eq!(
+        site.fetches.load(Ordering::SeqCst),
+        1,
+        "no fetch within ten seconds"
+    );
+    tokio::time::sleep(app::server::jwks::MIN_REFRESH).await;
+    let id = v
+        .verify_fetching(&new, now())
+        .await
+        .expect("the rotated key verifies");
+    assert_eq!(id.email.as_str(), "ops@globex.test");
+    assert_eq!(site.fetches.load(Ordering::SeqCst), 2);
+    assert!(
+        v.verify_fetching(&old, now()).await.is_ok(),
+        "the old key still counts"
+    );
+}
+
 on_both_engines!(
+    keys_from_a_jwks_url_sign_members_in,
+    an_unreachable_key_set_refuses_with_a_clear_page,
     a_valid_token_signs_the_member_in_inside_the_frame,
     a_token_is_accepted_once,
     refused_tokens_show_a_clear_page_and_start_no_session,

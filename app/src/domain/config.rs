@@ -116,7 +116,13 @@ pub struct Embed {
     /// The `aud` every embed token must carry: this portal's name for itself.
     pub audience: String,
     /// The keys that may sign embed tokens, each pinned to one algorithm.
+    #[serde(default)]
     pub keys: Vec<EmbedKey>,
+    /// Where the provider publishes more signing keys as a JWKS (https; http on localhost
+    /// only). Each key is pinned to its JWK `alg` (or its type's one algorithm); fetched when a
+    /// token names a `kid` not known yet, so keys can rotate without a restart.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
     /// Tenants in which a token for someone who is not yet a member makes them one, with the
     /// token's role. Elsewhere such a token is refused.
     #[serde(default)]
@@ -505,8 +511,16 @@ impl ProviderConfig {
                 "embedding needs [security] frame_ancestors to list the sites that show the portal",
             );
         }
-        if embed.keys.is_empty() {
-            out.push(&["embed", "keys"], "at least one key is required");
+        match &embed.jwks_url {
+            None if embed.keys.is_empty() => out.push(
+                &["embed", "keys"],
+                "at least one key, or a jwks_url, is required",
+            ),
+            Some(url) if !is_issuer_url(url) => out.push(
+                &["embed", "jwks_url"],
+                format!("\"{url}\" is not an https URL (http is allowed on localhost only)"),
+            ),
+            _ => {}
         }
         let mut kids = HashSet::new();
         for (i, k) in embed.keys.iter().enumerate() {

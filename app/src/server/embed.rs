@@ -7,6 +7,7 @@
 //! at most [`MAX_LIFETIME_SECS`] after `iat`; `iat` not in the future; `sub`, `email`, `tenant`,
 //! `role` and `jti` present and well-formed. Single use (`jti`) is the store's job.
 
+use super::jwks::{JwksCache, KeyError};
 use crate::domain::config::{Embed, EmbedAlgorithm, EmbedKey};
 use crate::domain::{ConfigIssue, Email, Role, TenantId};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -76,6 +77,8 @@ pub enum EmbedRejection {
     BadClaim(&'static str),
     #[error("already used")]
     Replayed,
+    #[error("the provider's key set could not be fetched")]
+    KeysUnavailable,
 }
 
 impl EmbedRejection {
@@ -87,6 +90,9 @@ impl EmbedRejection {
             }
             EmbedRejection::Replayed => {
                 "This sign-in link was already used. Reload the page to get a new one."
+            }
+            EmbedRejection::KeysUnavailable => {
+                "Signing in is not possible right now. Reload the page in a minute."
             }
             _ => "This sign-in link is not valid. Reload the page; if it happens again, contact support.",
         }
@@ -108,11 +114,19 @@ struct Key {
     key: DecodingKey,
 }
 
+/// The provider's published key set, when the configuration names one.
+struct KeySet {
+    url: String,
+    http: reqwest::Client,
+    cache: JwksCache,
+}
+
 /// Verifies embed tokens against the configured issuer, audience and keys.
 pub struct EmbedVerifier {
     issuer: String,
     audience: String,
     keys: Vec<Key>,
+    jwks: Option<KeySet>,
 }
 
 impl std::fmt::Debug for EmbedVerifier {
@@ -122,6 +136,7 @@ impl std::fmt::Debug for EmbedVerifier {
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("keys", &kids)
+            .field("jwks_url", &self.jwks.as_ref().map(|j| &j.url))
             .finish()
     }
 }
@@ -157,41 +172,98 @@ impl EmbedVerifier {
                 Err(e) => problems.push(format!("embed.keys.{i} ({}): {e}", k.kid)),
             }
         }
+        let jwks = match &cfg.jwks_url {
+            None => None,
+            Some(url) => match super::jwks::http_client() {
+                Ok(http) => Some(KeySet {
+                    url: url.clone(),
+                    http,
+                    cache: JwksCache::default(),
+                }),
+                Err(e) => {
+                    problems.push(format!(
+                        "embed.jwks_url: the HTTP client does not start: {e}"
+                    ));
+                    None
+                }
+            },
+        };
         if problems.is_empty() {
             Ok(EmbedVerifier {
                 issuer: cfg.issuer.clone(),
                 audience: cfg.audience.clone(),
                 keys,
+                jwks,
             })
         } else {
             Err(problems)
         }
     }
 
-    /// Checks everything about `token` but whether its `jti` was seen before.
+    /// Checks everything about `token` but whether its `jti` was seen before, with the keys in
+    /// the configuration.
     pub fn verify(&self, token: &str, now: u64) -> Result<EmbedIdentity, EmbedRejection> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| EmbedRejection::Malformed)?;
-        if header.typ.as_deref() != Some(TOKEN_TYPE) {
-            return Err(EmbedRejection::WrongType);
-        }
+        let header = typed_header(token)?;
         let kid = header.kid.as_deref().ok_or(EmbedRejection::UnknownKey)?;
         let key = self
             .keys
             .iter()
             .find(|k| k.kid == kid)
             .ok_or(EmbedRejection::UnknownKey)?;
+        self.check(token, now, &header, key.alg, &key.key)
+    }
+
+    /// As [`EmbedVerifier::verify`], also with the keys at the configured `jwks_url`, fetched
+    /// again when the token names a `kid` not seen yet.
+    pub async fn verify_fetching(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<EmbedIdentity, EmbedRejection> {
+        let Some(set) = &self.jwks else {
+            return self.verify(token, now);
+        };
+        match self.verify(token, now) {
+            Err(EmbedRejection::UnknownKey) => {
+                let header = typed_header(token)?;
+                let kid = header.kid.as_deref().ok_or(EmbedRejection::UnknownKey)?;
+                let (alg, key) = set
+                    .cache
+                    .key(&set.http, &set.url, Some(kid))
+                    .await
+                    .map_err(|e| match e {
+                        KeyError::Unknown => EmbedRejection::UnknownKey,
+                        KeyError::Unavailable(why) => {
+                            tracing::warn!(%why, "the embed key set could not be fetched");
+                            EmbedRejection::KeysUnavailable
+                        }
+                    })?;
+                self.check(token, now, &header, alg, &key)
+            }
+            other => other,
+        }
+    }
+
+    fn check(
+        &self,
+        token: &str,
+        now: u64,
+        header: &Header,
+        alg: Algorithm,
+        key: &DecodingKey,
+    ) -> Result<EmbedIdentity, EmbedRejection> {
         // The key decides the algorithm, never the token: an RS256 public key is not an HS256
         // secret, whatever the header says.
-        if header.alg != key.alg {
+        if header.alg != alg {
             return Err(EmbedRejection::WrongAlgorithm);
         }
-        let mut v = Validation::new(key.alg);
+        let mut v = Validation::new(alg);
         v.set_issuer(&[&self.issuer]);
         v.set_audience(&[&self.audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         v.leeway = LEEWAY_SECS;
         v.validate_nbf = true;
-        let data = jsonwebtoken::decode::<EmbedClaims>(token, &key.key, &v).map_err(|e| {
+        let data = jsonwebtoken::decode::<EmbedClaims>(token, key, &v).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
             match e.kind() {
                 K::InvalidSignature => EmbedRejection::BadSignature,
@@ -232,6 +304,15 @@ impl EmbedVerifier {
             exp: c.exp,
         })
     }
+}
+
+/// The token's header, if it is a JWS with the embed token's `typ`.
+fn typed_header(token: &str) -> Result<Header, EmbedRejection> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| EmbedRejection::Malformed)?;
+    if header.typ.as_deref() != Some(TOKEN_TYPE) {
+        return Err(EmbedRejection::WrongType);
+    }
+    Ok(header)
 }
 
 fn public_key(k: &EmbedKey) -> Result<DecodingKey, String> {
@@ -353,7 +434,7 @@ pub async fn sign_in(
         tracing::info!(%request_id, reason = %why, "embed token refused");
         error_page(&state, StatusCode::UNAUTHORIZED, why.message(), request_id)
     };
-    let identity = match verifier.verify(&token, now) {
+    let identity = match verifier.verify_fetching(&token, now).await {
         Ok(i) => i,
         Err(why) => return refuse(why),
     };

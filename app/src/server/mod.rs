@@ -5,6 +5,7 @@ pub mod config;
 pub mod control_plane;
 pub mod demo;
 pub mod embed;
+pub mod jwks;
 pub mod routes;
 pub mod security;
 pub mod sso;

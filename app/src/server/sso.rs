@@ -16,6 +16,7 @@
 //!   a configured rule. Nobody else gets a session.
 
 use super::auth;
+use super::jwks::{self, is_asymmetric, JwksCache, KeyError};
 use super::security;
 use super::state::AppState;
 use super::store::sso::SsoLogin;
@@ -25,7 +26,6 @@ use crate::domain::{Email, TenantId, UserId};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
@@ -38,7 +38,6 @@ use oauth2::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,10 +51,6 @@ pub const LEEWAY_SECS: u64 = 60;
 pub const MAX_TOKEN_AGE_SECS: u64 = 10 * 60;
 /// Discovery documents are read again after this long.
 const DISCOVERY_TTL: Duration = Duration::from_secs(60 * 60);
-/// An unknown `kid` fetches the JWKS again, but not more often than this.
-const JWKS_MIN_REFRESH: Duration = Duration::from_secs(10);
-/// Documents from an issuer larger than this are refused.
-const MAX_DOCUMENT_BYTES: usize = 512 * 1024;
 
 /// Why a sign-in failed. The person sees [`SsoError::message`]; the log gets the variant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -161,18 +156,6 @@ type OidcClient = oauth2::Client<
     EndpointSet,
 >;
 
-struct VerifyKey {
-    kid: Option<String>,
-    alg: Algorithm,
-    key: DecodingKey,
-}
-
-#[derive(Default)]
-struct Jwks {
-    keys: Vec<VerifyKey>,
-    fetched_at: Option<Instant>,
-}
-
 /// One configured issuer, with its discovery document and keys cached.
 pub struct IssuerClient {
     pub cfg: SsoIssuer,
@@ -180,7 +163,7 @@ pub struct IssuerClient {
     redirect_uri: String,
     http: reqwest::Client,
     discovery: tokio::sync::Mutex<Option<(Arc<Discovery>, Instant)>>,
-    jwks: tokio::sync::Mutex<Jwks>,
+    jwks: JwksCache,
 }
 
 /// Every configured issuer.
@@ -209,12 +192,7 @@ impl Sso {
                 "single sign-on needs --public-url (PORTICO_PUBLIC_URL): the issuer sends people back to <public-url>/sso/<id>/callback".into(),
             ]);
         };
-        let http = reqwest::Client::builder()
-            // A redirect from the token endpoint would carry the code somewhere else.
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .user_agent(concat!("portico/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let http = jwks::http_client()
             .map_err(|e| vec![format!("the HTTP client does not start: {e}")])?;
         let mut out = Vec::new();
         for s in issuers {
@@ -234,7 +212,7 @@ impl Sso {
                 secret,
                 http: http.clone(),
                 discovery: tokio::sync::Mutex::new(None),
-                jwks: tokio::sync::Mutex::new(Jwks::default()),
+                jwks: JwksCache::default(),
             }));
         }
         if problems.is_empty() {
@@ -267,27 +245,9 @@ impl IssuerClient {
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, SsoError> {
-        let res = self
-            .http
-            .get(url)
-            .header(header::ACCEPT, "application/json")
-            .send()
+        jwks::get_json(&self.http, url)
             .await
-            .map_err(|e| issuer_error(url, e))?;
-        if !res.status().is_success() {
-            return Err(issuer_error(url, res.status()));
-        }
-        if res
-            .content_length()
-            .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
-        {
-            return Err(issuer_error(url, "document too large"));
-        }
-        let body = res.bytes().await.map_err(|e| issuer_error(url, e))?;
-        if body.len() > MAX_DOCUMENT_BYTES {
-            return Err(issuer_error(url, "document too large"));
-        }
-        serde_json::from_slice(&body).map_err(|e| issuer_error(url, e))
+            .map_err(SsoError::Issuer)
     }
 
     /// The issuer's discovery document, checked: it must name this issuer exactly, and its
@@ -389,33 +349,16 @@ impl IssuerClient {
         Ok(response.extra_fields().id_token.clone())
     }
 
-    /// The key for a token's `kid` (or the only key, when the token names none), fetching the
-    /// JWKS again once when the `kid` is unknown: the issuer may have rotated its keys.
+    /// The key for a token's `kid` from the JWKS its discovery document names.
     async fn key(&self, kid: Option<&str>) -> Result<(Algorithm, DecodingKey), SsoError> {
-        let mut jwks = self.jwks.lock().await;
-        let find = |keys: &[VerifyKey]| -> Option<(Algorithm, DecodingKey)> {
-            let found = match kid {
-                Some(kid) => keys.iter().find(|k| k.kid.as_deref() == Some(kid)),
-                None if keys.len() == 1 => keys.first(),
-                None => None,
-            };
-            found.map(|k| (k.alg, k.key.clone()))
-        };
-        if let Some(k) = find(&jwks.keys) {
-            return Ok(k);
-        }
-        if jwks
-            .fetched_at
-            .is_some_and(|at| at.elapsed() < JWKS_MIN_REFRESH)
-        {
-            return Err(SsoError::UnknownKey);
-        }
         let d = self.discovery().await?;
-        let set: JwkSetLenient = self.get_json(&d.jwks_uri).await?;
-        jwks.keys = set.keys.iter().filter_map(verify_key).collect();
-        jwks.fetched_at = Some(Instant::now());
-        tracing::info!(issuer = %self.cfg.issuer, keys = jwks.keys.len(), "fetched the issuer's signing keys");
-        find(&jwks.keys).ok_or(SsoError::UnknownKey)
+        self.jwks
+            .key(&self.http, &d.jwks_uri, kid)
+            .await
+            .map_err(|e| match e {
+                KeyError::Unknown => SsoError::UnknownKey,
+                KeyError::Unavailable(why) => SsoError::Issuer(why),
+            })
     }
 
     /// Verifies an ID token for the sign-in that sent `nonce`, at `now` (Unix seconds).
@@ -508,50 +451,6 @@ fn check_claims(
         Some(s) if !s.is_empty() && s.len() <= 255 => Ok(()),
         _ => Err(SsoError::BadClaim("sub")),
     }
-}
-
-fn is_asymmetric(alg: Algorithm) -> bool {
-    !matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
-}
-
-/// A JWKS whose keys are read one by one, so one key of a kind this portal does not know does
-/// not hide the others.
-#[derive(Deserialize)]
-struct JwkSetLenient {
-    keys: Vec<Value>,
-}
-
-/// A signing key and its one algorithm: the JWK's `alg`, or the only sensible one for its
-/// type. Encryption keys and symmetric keys are left out.
-fn verify_key(v: &Value) -> Option<VerifyKey> {
-    let jwk: Jwk = serde_json::from_value(v.clone()).ok()?;
-    if matches!(&jwk.common.public_key_use, Some(u) if *u != PublicKeyUse::Signature) {
-        return None;
-    }
-    let alg = match &jwk.common.key_algorithm {
-        Some(a) => Algorithm::from_str(&a.to_string()).ok()?,
-        None => match &jwk.algorithm {
-            AlgorithmParameters::RSA(_) => Algorithm::RS256,
-            AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
-                Algorithm::ES256
-            }
-            AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P384 => {
-                Algorithm::ES384
-            }
-            AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
-                Algorithm::EdDSA
-            }
-            _ => return None,
-        },
-    };
-    if !is_asymmetric(alg) {
-        return None;
-    }
-    Some(VerifyKey {
-        kid: jwk.common.key_id.clone(),
-        alg,
-        key: DecodingKey::from_jwk(&jwk).ok()?,
-    })
 }
 
 // ---- GET /sso/<id>/start and /sso/<id>/callback ----

@@ -1,0 +1,185 @@
+//! Public keys published as a JWKS (RFC 7517) at a URL: an OpenID Connect issuer's, or the
+//! provider's own for embed tokens. Fetched over a client that follows no redirects, cached,
+//! and fetched again when a token names a `kid` the cache does not have (the publisher has
+//! rotated its keys), at most once per [`MIN_REFRESH`].
+//!
+//! Each key is pinned to one algorithm: the JWK's `alg`, or the only sensible one for its type
+//! (RSA: RS256, P-256: ES256, P-384: ES384, Ed25519: EdDSA). Symmetric and encryption keys
+//! are left out: a signature made with an HMAC "key" proves nothing here.
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde::Deserialize;
+use serde_json::Value;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+/// An unknown `kid` fetches the keys again, but not more often than this.
+pub const MIN_REFRESH: Duration = Duration::from_secs(10);
+/// Documents larger than this are refused.
+const MAX_DOCUMENT_BYTES: usize = 512 * 1024;
+
+/// The HTTP client for identity providers and key sets: no redirects (a redirected token
+/// request would carry its code elsewhere), a timeout, rustls.
+pub fn http_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .user_agent(concat!("portico/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// GETs a JSON document; any failure is described for the log.
+pub async fn get_json<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<T, String> {
+    let res = http
+        .get(url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    if !res.status().is_success() {
+        return Err(format!("{url}: {}", res.status()));
+    }
+    if res
+        .content_length()
+        .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
+    {
+        return Err(format!("{url}: document too large"));
+    }
+    let body = res.bytes().await.map_err(|e| format!("{url}: {e}"))?;
+    if body.len() > MAX_DOCUMENT_BYTES {
+        return Err(format!("{url}: document too large"));
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))
+}
+
+/// Whether `alg` is a public-key signature algorithm.
+pub fn is_asymmetric(alg: Algorithm) -> bool {
+    !matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+}
+
+struct Key {
+    kid: Option<String>,
+    alg: Algorithm,
+    key: DecodingKey,
+}
+
+#[derive(Default)]
+struct Cached {
+    keys: Vec<Key>,
+    fetched_at: Option<Instant>,
+}
+
+/// Why no key was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyError {
+    /// The set, freshly fetched, has no such key.
+    Unknown,
+    /// The set could not be fetched or read.
+    Unavailable(String),
+}
+
+/// The keys at one URL, cached.
+#[derive(Default)]
+pub struct JwksCache {
+    cached: tokio::sync::Mutex<Cached>,
+}
+
+impl JwksCache {
+    /// The key a token's `kid` names (or the only key, when the token names none) and its
+    /// pinned algorithm, from the set at `url`.
+    pub async fn key(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        kid: Option<&str>,
+    ) -> Result<(Algorithm, DecodingKey), KeyError> {
+        let mut cached = self.cached.lock().await;
+        let find = |keys: &[Key]| -> Option<(Algorithm, DecodingKey)> {
+            let found = match kid {
+                Some(kid) => keys.iter().find(|k| k.kid.as_deref() == Some(kid)),
+                None if keys.len() == 1 => keys.first(),
+                None => None,
+            };
+            found.map(|k| (k.alg, k.key.clone()))
+        };
+        if let Some(k) = find(&cached.keys) {
+            return Ok(k);
+        }
+        if cached
+            .fetched_at
+            .is_some_and(|at| at.elapsed() < MIN_REFRESH)
+        {
+            return Err(KeyError::Unknown);
+        }
+        let set: LenientSet = get_json(http, url).await.map_err(KeyError::Unavailable)?;
+        cached.keys = set.keys.iter().filter_map(signing_key).collect();
+        cached.fetched_at = Some(Instant::now());
+        tracing::info!(%url, keys = cached.keys.len(), "fetched signing keys");
+        find(&cached.keys).ok_or(KeyError::Unknown)
+    }
+}
+
+/// A JWKS whose keys are read one by one, so one key of a kind this portal does not know does
+/// not hide the others.
+#[derive(Deserialize)]
+struct LenientSet {
+    keys: Vec<Value>,
+}
+
+fn signing_key(v: &Value) -> Option<Key> {
+    let jwk: Jwk = serde_json::from_value(v.clone()).ok()?;
+    if matches!(&jwk.common.public_key_use, Some(u) if *u != PublicKeyUse::Signature) {
+        return None;
+    }
+    let alg = match &jwk.common.key_algorithm {
+        Some(a) => Algorithm::from_str(&a.to_string()).ok()?,
+        None => match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => Algorithm::RS256,
+            AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
+                Algorithm::ES256
+            }
+            AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P384 => {
+                Algorithm::ES384
+            }
+            AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
+                Algorithm::EdDSA
+            }
+            _ => return None,
+        },
+    };
+    if !is_asymmetric(alg) {
+        return None;
+    }
+    Some(Key {
+        kid: jwk.common.key_id.clone(),
+        alg,
+        key: DecodingKey::from_jwk(&jwk).ok()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_pinned_and_symmetric_or_encryption_keys_left_out() {
+        let rsa = serde_json::json!({ "kty": "RSA", "kid": "r", "n": "sXch", "e": "AQAB" });
+        let k = signing_key(&rsa).expect("an RSA key");
+        assert_eq!((k.kid.as_deref(), k.alg), (Some("r"), Algorithm::RS256));
+        let ps = serde_json::json!({ "kty": "RSA", "kid": "p", "alg": "PS256", "n": "sXch", "e": "AQAB" });
+        assert_eq!(signing_key(&ps).unwrap().alg, Algorithm::PS256);
+        let enc = serde_json::json!({ "kty": "RSA", "use": "enc", "n": "sXch", "e": "AQAB" });
+        assert!(signing_key(&enc).is_none());
+        let oct = serde_json::json!({ "kty": "oct", "alg": "HS256", "k": "c2VjcmV0" });
+        assert!(signing_key(&oct).is_none());
+        let hs_on_rsa =
+            serde_json::json!({ "kty": "RSA", "alg": "HS256", "n": "sXch", "e": "AQAB" });
+        assert!(signing_key(&hs_on_rsa).is_none());
+        let unknown = serde_json::json!({ "kty": "XYZ" });
+        assert!(signing_key(&unknown).is_none());
+    }
+}
