@@ -106,6 +106,17 @@ struct Cli {
     #[arg(long, env = "PORTICO_PUBLIC_URL", global = true)]
     public_url: Option<String>,
 
+    /// An SMTP server for invitation emails: smtp://host[:port] (plain),
+    /// smtp://host:587?tls=required (STARTTLS) or smtps://host:465, with user:password@
+    /// before the host if it wants them. Needs --smtp-from and --public-url. Without it, admins
+    /// copy invitation links themselves.
+    #[arg(long, env = "PORTICO_SMTP_URL", global = true, hide_env_values = true)]
+    smtp_url: Option<String>,
+
+    /// The sender of invitation emails, e.g. "Acme Cloud <portal@acme.example>".
+    #[arg(long, env = "PORTICO_SMTP_FROM", global = true)]
+    smtp_from: Option<String>,
+
     /// Served over TLS (directly or by a proxy): send Strict-Transport-Security.
     #[arg(long, env = "PORTICO_BEHIND_TLS", global = true)]
     behind_tls: bool,
@@ -458,7 +469,21 @@ async fn serve(cli: &Cli, provider: ProviderConfig) -> anyhow::Result<()> {
             bail!("--public-url must be an origin such as https://portal.example.com, not {url}");
         }
     }
+    let smtp = match (&cli.smtp_url, &cli.smtp_from) {
+        (None, _) => None,
+        (Some(_), None) => bail!("--smtp-url needs --smtp-from, the sender of invitation emails"),
+        (Some(_), Some(_)) if cli.public_url.is_none() => {
+            bail!("--smtp-url needs --public-url: invitation emails link to the portal")
+        }
+        (Some(url), Some(from)) => {
+            if let Err(why) = app::server::mail::Mailer::new(url, from) {
+                bail!("invitation emails cannot be sent: {why}");
+            }
+            Some((url.clone(), from.clone()))
+        }
+    };
     let settings = state::Settings {
+        smtp,
         session_idle: Duration::from_secs(cli.session_idle_minutes.max(1) * 60),
         session_absolute: Duration::from_secs(cli.session_max_hours.max(1) * 3600),
         public_origin: cli.public_url.clone(),

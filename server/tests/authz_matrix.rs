@@ -160,7 +160,7 @@ async fn fixture(row: &Value) -> Fixture {
             )
             .await;
         assert_eq!(res.status, 200, "fixture invitation: {}", res.body);
-        let path = res.json().as_str().unwrap().to_owned();
+        let path = res.json()["path"].as_str().unwrap().to_owned();
         invite = path.trim_start_matches("/invite/").to_owned();
         invitation = auth::token_hash(&invite);
     }

@@ -17,7 +17,9 @@ async fn invite(app: &TestApp, admin: &str, email: &str, role: &str) -> String {
         )
         .await;
     assert_eq!(res.status, 200, "{}", res.body);
-    let path = res.json().as_str().unwrap().to_owned();
+    // No SMTP server in these tests: the admin sends the link.
+    assert_eq!(res.json()["email"], "not-configured");
+    let path = res.json()["path"].as_str().unwrap().to_owned();
     assert!(path.starts_with("/invite/"), "{path}");
     path.trim_start_matches("/invite/").to_owned()
 }
@@ -265,7 +267,125 @@ async fn another_tenants_members_cannot_be_touched(engine: Engine) {
     assert!(!list.contains("umbrella"), "{list}");
 }
 
+// ---- invitation emails, through a real SMTP server (end2end/smtp/sink.mjs) ----
+
+const PUBLIC: &str = "https://portal.acme.example";
+
+/// The SMTP server, and the messages it has received, one JSON object per line.
+struct Sink {
+    _node: tokio::process::Child,
+    port: u16,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+async fn sink() -> Sink {
+    use tokio::io::AsyncBufReadExt;
+    let mut node = tokio::process::Command::new("node")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../end2end/smtp/sink.mjs"
+        ))
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs end2end/smtp/sink.mjs (scripts/test installs its packages)");
+    let mut lines = tokio::io::BufReader::new(node.stdout.take().unwrap()).lines();
+    let ready = lines
+        .next_line()
+        .await
+        .unwrap()
+        .expect("the SMTP sink starts");
+    let port = ready
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("not a ready line: {ready}"));
+    Sink {
+        _node: node,
+        port,
+        lines,
+    }
+}
+
+async fn mailing_app(engine: Engine, smtp_url: String) -> TestApp {
+    let settings = app::server::state::Settings {
+        public_origin: Some(PUBLIC.into()),
+        smtp: Some((smtp_url, "Acme Cloud <portal@acme.example>".into())),
+        ..Default::default()
+    };
+    TestApp::spawn_custom(engine, settings, app::server::config::demo()).await
+}
+
+async fn an_invitation_is_emailed_with_a_link_that_works(engine: Engine) {
+    let mut sink = sink().await;
+    let app = mailing_app(engine, format!("smtp://127.0.0.1:{}", sink.port)).await;
+    let admin = app.sign_in("admin@globex.test", PW).await;
+    let res = app
+        .call(
+            Some(&admin),
+            "invite_member",
+            &[("email", "ivy@partner.test"), ("role", "operator")],
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.json()["email"], "sent");
+    let path = res.json()["path"].as_str().unwrap().to_owned();
+
+    let line = tokio::time::timeout(std::time::Duration::from_secs(10), sink.lines.next_line())
+        .await
+        .expect("a message arrives")
+        .unwrap()
+        .unwrap();
+    let mail: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(mail["from"], "portal@acme.example");
+    assert_eq!(mail["to"], serde_json::json!(["ivy@partner.test"]));
+    let data = mail["data"].as_str().unwrap().replace("=\r\n", "");
+    assert!(
+        data.contains("Subject: You are invited to Globex on Acme Cloud"),
+        "{data}"
+    );
+    assert!(data.contains("To: ivy@partner.test"), "{data}");
+    assert!(
+        data.contains(&format!("{PUBLIC}{path}")),
+        "the link, absolute: {data}"
+    );
+    assert!(data.contains("as operator"), "{data}");
+
+    // The emailed link is the one that works.
+    let token = path.trim_start_matches("/invite/");
+    let joined = accept(&app, token, "Ivy", NEW_PW).await;
+    assert_eq!(joined.status, 200, "{}", joined.body);
+}
+
+async fn a_failed_email_leaves_the_link_to_copy(engine: Engine) {
+    // Nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = mailing_app(engine, format!("smtp://127.0.0.1:{port}")).await;
+    let admin = app.sign_in("admin@globex.test", PW).await;
+    let res = app
+        .call(
+            Some(&admin),
+            "invite_member",
+            &[("email", "ivy@partner.test"), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.json()["email"], "failed");
+    let token = res.json()["path"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("/invite/")
+        .to_owned();
+    assert_eq!(accept(&app, &token, "Ivy", NEW_PW).await.status, 200);
+}
+
 on_both_engines!(
+    an_invitation_is_emailed_with_a_link_that_works,
+    a_failed_email_leaves_the_link_to_copy,
     an_invited_person_joins_with_the_role_they_were_given,
     an_existing_account_joins_with_its_own_password,
     used_revoked_and_made_up_links_are_not_found,

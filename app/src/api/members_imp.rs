@@ -3,7 +3,9 @@
 use super::imp::{actor, internal, session, state};
 use super::AppError;
 use crate::domain::members::{may_manage_members, INVITATION_DAYS, MIN_PASSWORD_CHARS};
-use crate::domain::{Email, InvitationInfo, Member, Members, PendingInvitation, Role, UserId};
+use crate::domain::{
+    Email, EmailDelivery, InvitationInfo, Member, Members, PendingInvitation, Role, UserId,
+};
 use crate::server::auth::{self, Session};
 use crate::server::security;
 use crate::server::state::AppState;
@@ -80,7 +82,10 @@ pub async fn list_members() -> Result<Members, AppError> {
     })
 }
 
-pub async fn invite_member(email: String, role_name: String) -> Result<String, AppError> {
+pub async fn invite_member(
+    email: String,
+    role_name: String,
+) -> Result<crate::domain::NewInvitation, AppError> {
     let (state, s) = admin_session().await?;
     let email = Email::parse(&email).map_err(|e| AppError::invalid("email", e))?;
     let role = role("role", &role_name)?;
@@ -111,7 +116,37 @@ pub async fn invite_member(email: String, role_name: String) -> Result<String, A
         )
         .await?;
     tracing::info!(email = %email, role = role.as_str(), "member invited");
-    Ok(format!("/invite/{token}"))
+    let path = format!("/invite/{token}");
+    let delivery = match (&state.mailer, &state.settings.public_origin) {
+        (Some(mailer), Some(origin)) => {
+            let link = format!("{}{path}", origin.trim_end_matches('/'));
+            let mail = crate::server::mail::Invitation {
+                to: &email,
+                provider: &state.provider.provider.name,
+                tenant: &s.record.tenant_name,
+                invited_by: &s.record.display_name,
+                role: role.as_str(),
+                link: &link,
+                days: INVITATION_DAYS,
+            };
+            match mailer.send_invitation(&mail).await {
+                Ok(()) => {
+                    tracing::info!(email = %email, "invitation emailed");
+                    EmailDelivery::Sent
+                }
+                Err(why) => {
+                    // The invitation stands; the admin copies the link instead.
+                    tracing::warn!(email = %email, %why, "invitation email not sent");
+                    EmailDelivery::Failed
+                }
+            }
+        }
+        _ => EmailDelivery::NotConfigured,
+    };
+    Ok(crate::domain::NewInvitation {
+        path,
+        email: delivery,
+    })
 }
 
 pub async fn change_member_role(user: String, role_name: String) -> Result<(), AppError> {

@@ -8,7 +8,7 @@ pub use error::AppError;
 use crate::domain::policy::{CreateRequest, Request};
 use crate::domain::{
     AuditEntry, CreateOptions, InstanceDetail, InstanceSummary, InvitationInfo, Me, Members,
-    OperationStatus, SsoButton,
+    NewInvitation, OperationStatus, SsoButton,
 };
 use leptos::prelude::*;
 
@@ -109,9 +109,10 @@ pub async fn list_members() -> Result<Members, AppError> {
 }
 
 /// Invites someone by email with a role; returns the invitation link's path, which the admin
-/// copies to them. Inviting the same email again replaces the earlier link. Admins only.
+/// copies to them, and whether it was also emailed (when SMTP is configured). Inviting the same
+/// email again replaces the earlier link. Admins only.
 #[server(endpoint = "invite_member", output = JsonText)]
-pub async fn invite_member(email: String, role: String) -> Result<String, AppError> {
+pub async fn invite_member(email: String, role: String) -> Result<NewInvitation, AppError> {
     imp::respond(members_imp::invite_member(email, role).await)
 }
 

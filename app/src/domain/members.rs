@@ -17,6 +17,23 @@ pub const AUDIT_EVENTS: [&str; 5] = [
     "invitation-revoke",
 ];
 
+/// A new invitation: the link's path, and whether it was also emailed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewInvitation {
+    pub path: String,
+    pub email: EmailDelivery,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EmailDelivery {
+    /// No SMTP server is configured: the admin sends the link.
+    NotConfigured,
+    Sent,
+    /// Sending failed (logged with the request id): the admin sends the link.
+    Failed,
+}
+
 /// A single sign-on button on the sign-in page: `/sso/<id>/start`, labelled by the provider.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SsoButton {

@@ -17,7 +17,9 @@ pub use instance::{
     InstanceSummary, Me, OperationStatus, ParamEntry, Resources,
 };
 pub use lifecycle::{Operation, Role, Status};
-pub use members::{InvitationInfo, Member, Members, PendingInvitation, SsoButton};
+pub use members::{
+    EmailDelivery, InvitationInfo, Member, Members, NewInvitation, PendingInvitation, SsoButton,
+};
 
 /// Percent-encodes a query or form value (unreserved characters stay as they are).
 pub fn percent_encode(s: &str) -> String {

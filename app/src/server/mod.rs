@@ -6,6 +6,7 @@ pub mod control_plane;
 pub mod demo;
 pub mod embed;
 pub mod jwks;
+pub mod mail;
 pub mod routes;
 pub mod security;
 pub mod sso;

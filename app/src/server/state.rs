@@ -1,4 +1,5 @@
 use super::embed::EmbedVerifier;
+use super::mail::Mailer;
 use super::security::SignInLimiter;
 use super::sso::Sso;
 use super::store::Store;
@@ -25,6 +26,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Reverse proxies whose `X-Forwarded-For` names the client; nobody else's is believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// The SMTP server (URL) and sender that email invitations; links need `public_origin`.
+    pub smtp: Option<(String, String)>,
 }
 
 impl Default for Settings {
@@ -36,6 +39,7 @@ impl Default for Settings {
             behind_tls: false,
             max_body_bytes: 256 * 1024,
             trusted_proxies: Vec::new(),
+            smtp: None,
         }
     }
 }
@@ -53,6 +57,8 @@ pub struct AppState {
     /// Present when the provider configuration names OpenID Connect issuers and their client
     /// secrets and the public URL are set.
     pub sso: Option<Arc<Sso>>,
+    /// Present when an SMTP server is configured (and the public URL, which links need).
+    pub mailer: Option<Arc<Mailer>>,
 }
 
 impl AppState {
@@ -88,9 +94,22 @@ impl AppState {
             })
             .flatten()
             .map(Arc::new);
+        let mailer = settings.smtp.as_ref().and_then(|(url, from)| {
+            if settings.public_origin.is_none() {
+                tracing::error!(
+                    "invitation emails need the public URL for their links; not sending any"
+                );
+                return None;
+            }
+            Mailer::new(url, from)
+                .map_err(|why| tracing::error!(%why, "invitation emails are off"))
+                .ok()
+                .map(Arc::new)
+        });
         AppState {
             embed,
             sso,
+            mailer,
             leptos_options,
             store,
             provider: Arc::new(provider),

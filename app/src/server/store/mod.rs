@@ -79,7 +79,7 @@ pub struct SessionRecord {
     pub tenant_id: TenantId,
     pub tenant_name: String,
     pub role: Role,
-    /// How it began: "password", or "embed" inside a provider's iframe.
+    /// How it began: "password", "sso", or "embed" inside a provider's iframe.
     pub origin: String,
     pub created_at: i64,
     pub last_seen_at: i64,

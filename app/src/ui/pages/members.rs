@@ -3,7 +3,7 @@ use crate::api::{
     RevokeInvitation,
 };
 use crate::domain::members::MIN_PASSWORD_CHARS;
-use crate::domain::Role;
+use crate::domain::{EmailDelivery, Role};
 use crate::ui::components::{set_http_status, ErrorBox, Shell};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -79,11 +79,19 @@ fn MemberAdmin() -> impl IntoView {
             .or_else(|| e(revoke.value().get()))
             .map(|e| e.to_string())
     };
+    let created = move || invite.value().get().and_then(Result::ok);
     let link = move || {
-        invite.value().get().and_then(Result::ok).map(|path| {
+        created().map(|i| {
             let origin = window().location().origin().unwrap_or_default();
-            format!("{origin}{path}")
+            format!("{origin}{}", i.path)
         })
+    };
+    let delivery = move || {
+        match created().map(|i| i.email) {
+            Some(EmailDelivery::Sent) => "We emailed the invitation. You can also send this link yourself; it works once, for 7 days: ",
+            Some(EmailDelivery::Failed) => "The invitation email could not be sent. Send this link yourself; it works once, for 7 days: ",
+            _ => "Send this link to them; it works once, for 7 days: ",
+        }
     };
     view! {
         <h1>"Members"</h1>
@@ -105,7 +113,7 @@ fn MemberAdmin() -> impl IntoView {
             </ActionForm>
             <Show when=move || link().is_some()>
                 <p role="status">
-                    "Send this link to them; it works once, for 7 days: "
+                    {delivery}
                     <input class="invite-link" readonly aria-label="Invitation link" prop:value=link/>
                 </p>
             </Show>
