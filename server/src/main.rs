@@ -479,7 +479,10 @@ async fn serve(cli: &Cli, provider: ProviderConfig) -> anyhow::Result<()> {
             if let Err(why) = app::server::mail::Mailer::new(url, from) {
                 bail!("invitation emails cannot be sent: {why}");
             }
-            Some((url.clone(), from.clone()))
+            Some(state::Smtp {
+                url: url.clone(),
+                from: from.clone(),
+            })
         }
     };
     let settings = state::Settings {

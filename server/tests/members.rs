@@ -310,7 +310,10 @@ async fn sink() -> Sink {
 async fn mailing_app(engine: Engine, smtp_url: String) -> TestApp {
     let settings = app::server::state::Settings {
         public_origin: Some(PUBLIC.into()),
-        smtp: Some((smtp_url, "Acme Cloud <portal@acme.example>".into())),
+        smtp: Some(app::server::state::Smtp {
+            url: smtp_url,
+            from: "Acme Cloud <portal@acme.example>".into(),
+        }),
         ..Default::default()
     };
     TestApp::spawn_custom(engine, settings, app::server::config::demo()).await

@@ -99,10 +99,19 @@ pub fn is_issuer_url(url: &str) -> bool {
     let Some((scheme, rest)) = url.split_once("://") else {
         return false;
     };
-    let host = rest.split(['/', ':']).next().unwrap_or("");
-    let plain_ok = matches!(host, "localhost" | "127.0.0.1" | "[::1]") || rest.starts_with("[::1]");
+    let authority = rest.split('/').next().unwrap_or("");
+    // No user part: in `http://localhost@evil.example` the host is evil.example.
+    if authority.contains('@') {
+        return false;
+    }
+    let host = if authority.starts_with("[::1]") {
+        "[::1]"
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    let plain_ok = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
     !host.is_empty()
-        && !rest.contains(['?', '#', ' '])
+        && !rest.contains(['?', '#', ' ', '\\'])
         && (scheme == "https" || (scheme == "http" && plain_ok))
 }
 

@@ -253,6 +253,25 @@ mod tests {
         )
         .expect("http on loopback is allowed");
         assert!(claim_rule.sso[0].rules[0].admits("x@anywhere.test", claims));
+        use crate::domain::config::is_issuer_url;
+        for ok in [
+            "https://id.acme.example",
+            "https://id.acme.example:8443/realms/a",
+            "http://127.0.0.1:4300",
+            "http://[::1]:80/x",
+        ] {
+            assert!(is_issuer_url(ok), "{ok}");
+        }
+        for bad in [
+            "http://localhost@evil.example",
+            "https://a@b.example",
+            "http://10.0.0.1",
+            "ftp://x.example",
+            "https://x.example/?a",
+            "https://",
+        ] {
+            assert!(!is_issuer_url(bad), "{bad}");
+        }
         let other = serde_json::json!({ "groups": "globex-ops-not" });
         assert!(!claim_rule.sso[0].rules[0].admits("x@anywhere.test", other.as_object().unwrap()));
     }

@@ -14,8 +14,12 @@ use serde_json::Value;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-/// An unknown `kid` fetches the keys again, but not more often than this.
+/// An unknown `kid` fetches the keys again, but not more often than this (failed fetches
+/// count too).
 pub const MIN_REFRESH: Duration = Duration::from_secs(10);
+/// Keys older than this are fetched again before use, so a key the publisher withdrew stops
+/// counting within the hour. If that fetch fails, the keys held keep counting.
+pub const MAX_AGE: Duration = Duration::from_secs(60 * 60);
 /// Documents larger than this are refused.
 const MAX_DOCUMENT_BYTES: usize = 512 * 1024;
 
@@ -70,7 +74,12 @@ struct Key {
 #[derive(Default)]
 struct Cached {
     keys: Vec<Key>,
+    /// The last successful fetch.
     fetched_at: Option<Instant>,
+    /// The last attempt, successful or not.
+    tried_at: Option<Instant>,
+    /// Why the last attempt failed, if it did.
+    failed: Option<String>,
 }
 
 /// Why no key was found.
@@ -106,19 +115,37 @@ impl JwksCache {
             };
             found.map(|k| (k.alg, k.key.clone()))
         };
-        if let Some(k) = find(&cached.keys) {
-            return Ok(k);
+        let fresh = cached.fetched_at.is_some_and(|at| at.elapsed() < MAX_AGE);
+        if fresh {
+            if let Some(k) = find(&cached.keys) {
+                return Ok(k);
+            }
         }
-        if cached
-            .fetched_at
-            .is_some_and(|at| at.elapsed() < MIN_REFRESH)
-        {
-            return Err(KeyError::Unknown);
+        if cached.tried_at.is_some_and(|at| at.elapsed() < MIN_REFRESH) {
+            return find(&cached.keys).ok_or_else(|| match &cached.failed {
+                Some(why) => KeyError::Unavailable(why.clone()),
+                None => KeyError::Unknown,
+            });
         }
-        let set: LenientSet = get_json(http, url).await.map_err(KeyError::Unavailable)?;
-        cached.keys = set.keys.iter().filter_map(signing_key).collect();
-        cached.fetched_at = Some(Instant::now());
-        tracing::info!(%url, keys = cached.keys.len(), "fetched signing keys");
+        cached.tried_at = Some(Instant::now());
+        match get_json::<LenientSet>(http, url).await {
+            Ok(set) => {
+                cached.keys = set.keys.iter().filter_map(signing_key).collect();
+                cached.fetched_at = cached.tried_at;
+                cached.failed = None;
+                tracing::info!(%url, keys = cached.keys.len(), "fetched signing keys");
+            }
+            Err(why) => {
+                cached.failed = Some(why.clone());
+                match find(&cached.keys) {
+                    Some(k) => {
+                        tracing::warn!(%why, "signing keys not refreshed; using those held");
+                        return Ok(k);
+                    }
+                    None => return Err(KeyError::Unavailable(why)),
+                }
+            }
+        }
         find(&cached.keys).ok_or(KeyError::Unknown)
     }
 }

@@ -192,7 +192,6 @@ pub async fn contain_panics(req: Request, next: Next) -> Response {
     }
 }
 
-/// The body every internal failure gets: nothing but a request id to quote.
 /// A page of the portal's stylesheet, one message, optional `extra_html` (already escaped) and
 /// the request id: what /embed and single sign-on answer when they cannot sign someone in.
 /// The page policy applies, so a frame on a configured site may show it.
@@ -232,6 +231,7 @@ pub fn escape_html(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The body every internal failure gets: nothing but a request id to quote.
 pub fn internal_error_response(request_id: &str) -> Response {
     (
         StatusCode::INTERNAL_SERVER_ERROR,

@@ -718,6 +718,9 @@ pub async fn admit(
     if user.is_none() {
         if let Some(email) = &id.verified_email {
             if let Some(c) = store.user_credentials(email).await? {
+                if c.disabled {
+                    return Ok(Err(NoAccess::Disabled));
+                }
                 if !store
                     .link_identity(&id.issuer, &id.subject, &c.user_id, now)
                     .await?

@@ -26,8 +26,25 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Reverse proxies whose `X-Forwarded-For` names the client; nobody else's is believed.
     pub trusted_proxies: Vec<IpAddr>,
-    /// The SMTP server (URL) and sender that email invitations; links need `public_origin`.
-    pub smtp: Option<(String, String)>,
+    /// The SMTP server and sender that email invitations; links need `public_origin`.
+    pub smtp: Option<Smtp>,
+}
+
+/// Where invitation emails go out.
+#[derive(Clone)]
+pub struct Smtp {
+    /// May hold the password (`smtps://user:password@host`): never printed.
+    pub url: String,
+    pub from: String,
+}
+
+impl std::fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Smtp")
+            .field("url", &"<hidden>")
+            .field("from", &self.from)
+            .finish()
+    }
 }
 
 impl Default for Settings {
@@ -94,7 +111,7 @@ impl AppState {
             })
             .flatten()
             .map(Arc::new);
-        let mailer = settings.smtp.as_ref().and_then(|(url, from)| {
+        let mailer = settings.smtp.as_ref().and_then(|Smtp { url, from }| {
             if settings.public_origin.is_none() {
                 tracing::error!(
                     "invitation emails need the public URL for their links; not sending any"
