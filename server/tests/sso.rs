@@ -421,6 +421,25 @@ async fn an_identity_without_a_tenant_gets_a_page_and_no_session(engine: Engine)
     )
     .await;
     assert_refused(&takeover, 403, "not verified your email");
+    // A disabled account stays out, verified email or not.
+    let viewer = app
+        .db
+        .store
+        .user_credentials(&app::domain::Email::parse("viewer@globex.test").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    app.db
+        .store
+        .set_user_disabled(&viewer.user_id, true)
+        .await
+        .unwrap();
+    let disabled = finish(
+        &app,
+        &begin(&app, &idp, "viewer@globex.test", "", true).await,
+    )
+    .await;
+    assert_refused(&disabled, 403, "disabled");
 }
 
 // ---- the flow's own checks ----
@@ -429,6 +448,29 @@ async fn a_wrong_or_missing_state_or_browser_is_refused(engine: Engine) {
     let idp = Idp::start().await;
     let app = portal(engine, &idp.issuer).await;
     let p = begin(&app, &idp, "ops@globex.test", "", true).await;
+    // RFC 9207: an answer that says another issuer sent it (a mix-up) is refused.
+    assert!(
+        p.callback.contains("&iss="),
+        "the provider names itself: {}",
+        p.callback
+    );
+    let mixed_up: String = p
+        .callback
+        .split('&')
+        .map(|kv| {
+            if kv.starts_with("iss=") {
+                "iss=https%3A%2F%2Fevil.example"
+            } else {
+                kv
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    assert_refused(
+        &get(&app, &mixed_up, Some(&p.browser_cookie)).await,
+        401,
+        "could not be verified",
+    );
     let wrong_state = p.callback.replace("state=", "state=x");
     assert_refused(
         &get(&app, &wrong_state, Some(&p.browser_cookie)).await,
