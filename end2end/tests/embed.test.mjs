@@ -130,9 +130,33 @@ async function browserPage(blockThirdPartyCookies = false) {
 
 const portico = (page) => page.frameLocator('iframe[title="Portico"]');
 
-async function stopsAnInstanceInsideTheFrame(blockThirdPartyCookies) {
+/// Makes the browser keep no cookie at all for the portal: every request to it goes out
+/// without a Cookie header and every answer comes back without Set-Cookie, the way a browser
+/// behaves that refuses even partitioned third-party cookies.
+async function refuseAllPortalCookies(context) {
+  await context.route(`${PORTAL}/**`, async (route) => {
+    const req = route.request();
+    const headers = { ...req.headers() };
+    for (const h of ['cookie', 'host', 'connection', 'content-length']) delete headers[h];
+    const res = await fetch(req.url(), {
+      method: req.method(),
+      headers,
+      body: req.postDataBuffer() ?? undefined,
+      redirect: 'manual',
+    });
+    const out = {};
+    res.headers.forEach((v, k) => {
+      // fetch has already decoded the body.
+      if (!['set-cookie', 'content-encoding', 'content-length', 'transfer-encoding'].includes(k)) out[k] = v;
+    });
+    await route.fulfill({ status: res.status, headers: out, body: Buffer.from(await res.arrayBuffer()) });
+  });
+}
+
+async function stopsAnInstanceInsideTheFrame(blockThirdPartyCookies, noCookiesAtAll = false) {
   const { browser, page } = await browserPage(blockThirdPartyCookies);
   try {
+    if (noCookiesAtAll) await refuseAllPortalCookies(page.context());
     await page.goto(PROVIDER);
     const frame = portico(page);
     await frame.getByRole('heading', { name: 'Instances' }).waitFor({ timeout: 20000 });
@@ -161,11 +185,17 @@ async function stopsAnInstanceInsideTheFrame(blockThirdPartyCookies) {
     await frame.getByRole('region', { name: 'Stop globex-dev' })
       .getByRole('button', { name: 'Stop globex-dev' }).click();
     await card.getByText('Stopped', { exact: true }).waitFor({ timeout: 30000 });
-    await shot(page, blockThirdPartyCookies ? 'embed-no-third-party-cookies' : 'embed-provider-page');
+    await shot(page, noCookiesAtAll ? 'embed-no-cookies' : blockThirdPartyCookies ? 'embed-no-third-party-cookies' : 'embed-provider-page');
     // Start it again, so the other run finds it running.
     await card.getByRole('button', { name: 'Start', exact: true }).click();
     await card.getByText('Running', { exact: true }).waitFor({ timeout: 30000 });
     assert.deepEqual(page.errors, []);
+    // The session token left the frame's address as soon as the page loaded.
+    const frameUrl = page.frames().find((f) => f.url().startsWith(PORTAL)).url();
+    assert.ok(!frameUrl.includes('portico-session'), frameUrl);
+    if (noCookiesAtAll) {
+      assert.deepEqual(await page.context().cookies(PORTAL), [], 'the browser stored no cookie');
+    }
   } finally {
     await browser.close();
   }
@@ -193,6 +223,10 @@ test('the same works with third-party cookies blocked (the session cookie is par
   }
   // …then that embedding still works there.
   await stopsAnInstanceInsideTheFrame(true);
+});
+
+test('the same works in a browser that keeps no cookie for the portal at all', async () => {
+  await stopsAnInstanceInsideTheFrame(false, true);
 });
 
 test('a site that is not a configured frame ancestor cannot display Portico', async () => {

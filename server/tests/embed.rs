@@ -278,7 +278,11 @@ async fn a_valid_token_signs_the_member_in_inside_the_frame(engine: Engine) {
     )
     .await;
     assert_eq!(res.status, 303, "{}", res.body);
-    assert_eq!(res.header("location"), Some("/instances"));
+    let location = res.header("location").unwrap();
+    assert!(
+        location.starts_with("/instances#portico-session="),
+        "{location}"
+    );
     let set = res.header("set-cookie").unwrap();
     for attr in [
         "__Host-portico_session=",
@@ -442,6 +446,85 @@ async fn embedding_is_off_without_its_configuration(engine: Engine) {
     assert!(res.header("set-cookie").is_none());
 }
 
+/// A browser that keeps no cookie for the frame: the token from the redirect's fragment,
+/// sent in the session header, is the session; the page renders a signing-in placeholder
+/// instead of sending the frame to the sign-in page.
+async fn without_cookies_the_session_travels_with_each_call(engine: Engine) {
+    let app = spawn(engine).await;
+    let res = open(
+        &app,
+        &signed(&claims("globex", "ops@globex.test", "viewer")),
+    )
+    .await;
+    let location = res.header("location").unwrap();
+    let token = location
+        .split_once("#portico-session=")
+        .unwrap()
+        .1
+        .to_owned();
+    assert_eq!(
+        format!("__Host-portico_session={token}"),
+        res.session_cookie().unwrap()
+    );
+
+    let call = |token: Option<String>, name: &'static str| {
+        let app = &app;
+        async move {
+            let mut req = axum::http::Request::post(format!("/api/{name}"))
+                .header("accept", "application/json")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("sec-fetch-site", "same-origin");
+            if let Some(t) = token {
+                req = req.header("x-portico-session", t);
+            }
+            app.send(
+                req.body(axum::body::Body::from("environment=&status=&q="))
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let me = call(Some(token.clone()), "current_user").await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(me.json()["tenant_name"], "Globex");
+    let list = call(Some(token.clone()), "list_instances").await;
+    assert!(
+        list.body.contains("globex-web") && !list.body.contains("umbrella-"),
+        "{}",
+        list.body
+    );
+    assert_eq!(
+        call(Some("made-up".into()), "current_user").await.status,
+        401
+    );
+    assert_eq!(call(None, "current_user").await.status, 401);
+
+    // A password session's token is a cookie's business only.
+    let password = app.sign_in("ops@globex.test", "portico-demo").await;
+    let password_token = password.split_once('=').unwrap().1.to_owned();
+    assert_eq!(call(Some(password_token), "current_user").await.status, 401);
+
+    // Signed out in a frame: a placeholder the page's script completes, not a redirect.
+    let framed = app
+        .send(
+            axum::http::Request::get("/instances")
+                .header("accept", "text/html")
+                .header("sec-fetch-dest", "iframe")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(framed.status, 200);
+    assert!(framed.body.contains("Signing in…"), "{}", framed.body);
+    assert!(!framed.body.contains("globex-web"));
+    let top = app.page(None, "/instances").await;
+    assert_eq!(top.status, 302, "{}", top.body);
+
+    // Signing out ends the session the header named.
+    assert_eq!(call(Some(token.clone()), "sign_out").await.status, 200);
+    assert_eq!(call(Some(token), "current_user").await.status, 401);
+}
+
 // ---- keys the provider publishes at a JWKS URL ----
 
 /// The provider's key set endpoint: serves the listed keys of `fixtures/embed/jwks.json`
@@ -591,6 +674,7 @@ async fn a_rotated_key_is_fetched_when_a_token_names_it() {
 }
 
 on_both_engines!(
+    without_cookies_the_session_travels_with_each_call,
     keys_from_a_jwks_url_sign_members_in,
     an_unreachable_key_set_refuses_with_a_clear_page,
     a_valid_token_signs_the_member_in_inside_the_frame,

@@ -135,7 +135,7 @@ pub async fn sign_in_options() -> Result<Vec<crate::domain::SsoButton>, AppError
 pub async fn sign_out() -> Result<(), AppError> {
     let state = state()?;
     if let Some(parts) = use_context::<Parts>() {
-        if let Some(token) = auth::token_from_headers(&parts.headers) {
+        if let Some(token) = auth::session_token(&parts.headers) {
             state
                 .store
                 .delete_session(&auth::token_hash(&token))

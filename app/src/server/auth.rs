@@ -159,9 +159,29 @@ fn millis(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The header that carries an embedded session's token when the browser keeps no cookie for
+/// the portal at all (a third-party iframe where even partitioned cookies are refused). Only the
+/// portal's own script can send it: another site's page would need a CORS preflight for a
+/// custom header, and the portal grants none. See `crate::api::client`.
+pub const SESSION_HEADER: &str = "x-portico-session";
+
 /// The token in the request's session cookie, if any.
 pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
     cookie_value(headers, COOKIE_NAME)
+}
+
+/// The token in the session header, if any (see [`SESSION_HEADER`]).
+fn token_from_session_header(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64)
+        .map(str::to_owned)
+}
+
+/// The request's session token: the cookie's, else the session header's.
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    token_from_headers(headers).or_else(|| token_from_session_header(headers))
 }
 
 /// The value of the request's cookie `name`, if present and not empty.
@@ -182,8 +202,12 @@ pub async fn current_session(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Session>, StoreError> {
-    let Some(token) = token_from_headers(headers) else {
-        return Ok(None);
+    let (token, by_header) = match token_from_headers(headers) {
+        Some(t) => (t, false),
+        None => match token_from_session_header(headers) {
+            Some(t) => (t, true),
+            None => return Ok(None),
+        },
     };
     let hash = token_hash(&token);
     let now = now_millis();
@@ -192,6 +216,8 @@ pub async fn current_session(
         .store
         .find_session(&hash, now, idle_cutoff)
         .await?
+        // Only an embedded session's token ever reaches the page's script.
+        .filter(|record| !by_header || record.origin == "embed")
         .map(|record| Session {
             token_hash: hash,
             record,

@@ -457,8 +457,11 @@ pub async fn sign_in(
     match started {
         Ok(Ok(Some(session))) => {
             tracing::info!(%request_id, tenant = %identity.tenant, email = %identity.email, "signed in by embed token");
-            let mut res =
-                (StatusCode::SEE_OTHER, [(header::LOCATION, "/instances")]).into_response();
+            // The token also travels in the fragment (never sent to a server, removed from the
+            // address at once by the page's script), for a browser that keeps no cookie for
+            // the frame: the page then sends it with each server-function call instead.
+            let location = format!("/instances#{}={session}", crate::api::client::FRAGMENT_KEY);
+            let mut res = (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
             let h = res.headers_mut();
             if let Ok(v) = HeaderValue::from_str(&auth::session_cookie(&state, &session)) {
                 h.insert(header::SET_COOKIE, v);

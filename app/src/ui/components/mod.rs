@@ -35,6 +35,11 @@ pub fn Shell(children: ChildrenFn) -> impl IntoView {
                         }
                             .into_any()
                     }
+                    // Inside a frame, the browser may keep no cookie for the portal: the page
+                    // then signs in with the token /embed handed it (api/client.rs).
+                    Err(AppError::Unauthenticated) if in_frame() => {
+                        view! { <FrameSignIn me/> }.into_any()
+                    }
                     Err(AppError::Unauthenticated) => view! { <Redirect path="/sign-in"/> }.into_any(),
                     Err(e) => {
                         set_http_status(e.status());
@@ -44,6 +49,42 @@ pub fn Shell(children: ChildrenFn) -> impl IntoView {
             })}
         </Suspense>
     }
+}
+
+/// Whether this page shows inside a frame: the browser says so to the server
+/// (`Sec-Fetch-Dest: iframe`), and the page sees its own window is not the top one.
+fn in_frame() -> bool {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<http::request::Parts>().is_some_and(|p| {
+            p.headers
+                .get("sec-fetch-dest")
+                .is_some_and(|d| d.as_bytes() == b"iframe")
+        })
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        let w = window();
+        w.top().ok().flatten().is_some_and(|top| top != w)
+    }
+}
+
+/// Signed out inside a frame: tries the embedded session's token once, with each call; without
+/// one (or when the server refuses it), goes to the sign-in page.
+#[component]
+fn FrameSignIn(me: Resource<Result<Me, AppError>>) -> impl IntoView {
+    // The page is fine; only its data waits for the token.
+    set_http_status(200);
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if !crate::api::client::active() && crate::api::client::activate() {
+            me.refetch();
+        } else {
+            crate::api::client::forget();
+            navigate("/sign-in", Default::default());
+        }
+    });
+    view! { <p class="loading">"Signing in…"</p> }
 }
 
 #[component]
