@@ -1,3 +1,4 @@
+use super::mark_page_hydrated;
 use crate::api::{
     get_invitation, list_members, AcceptInvitation, ChangeMemberRole, InviteMember, RemoveMember,
     RevokeInvitation,
@@ -10,18 +11,6 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 use leptos_router::{lazy_route, LazyRoute};
 
-/// A lazily loaded page hydrates after the rest of the app, once its chunk has arrived; this
-/// marks that moment (browser tests wait for it, as they wait for `data-hydrated`).
-fn mark_page_hydrated(page: &'static str) {
-    Effect::new(move |_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-page-hydrated", page);
-        }
-    });
-}
-
-/// Only admins use this page, so its code is a chunk of its own that the browser fetches when
-/// the page opens (`cargo leptos build --split`), not part of what every visitor downloads.
 pub struct MembersPage;
 
 #[lazy_route]

@@ -36,3 +36,14 @@ pub fn NotFound() -> impl IntoView {
         </main>
     }
 }
+
+/// A lazily loaded page hydrates after the rest of the app, once its chunk has arrived; this
+/// marks that moment (browser tests wait for it, as they wait for `data-hydrated`).
+fn mark_page_hydrated(page: &'static str) {
+    use leptos::prelude::*;
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-page-hydrated", page);
+        }
+    });
+}
