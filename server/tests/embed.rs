@@ -399,19 +399,8 @@ async fn a_stranger_is_refused_unless_the_tenant_admits_members_just_in_time(eng
     let admin = app
         .sign_in("admin@initech.test", app::server::demo::DEMO_PASSWORD)
         .await;
-    let log = app
-        .call(
-            Some(&admin),
-            "audit_log",
-            &[
-                ("instance_id", ""),
-                ("operation", "member-join"),
-                ("user", ""),
-                ("outcome", ""),
-            ],
-        )
-        .await;
-    assert!(log.body.contains("new@partner.example"), "{}", log.body);
+    let log = app.member_joins(&admin).await;
+    assert!(log.contains("new@partner.example"), "{}", log);
 }
 
 /// A browser marks a top-level visit `Sec-Fetch-Dest: document`; only a frame may use a token,

@@ -338,23 +338,8 @@ async fn an_invitation_admits_a_new_person_with_its_role(engine: Engine) {
         members["invitations"].as_array().unwrap().is_empty(),
         "{members}"
     );
-    let audit = app
-        .call(
-            Some(&admin),
-            "audit_log",
-            &[
-                ("instance_id", ""),
-                ("operation", "member-join"),
-                ("user", ""),
-                ("outcome", ""),
-            ],
-        )
-        .await;
-    assert!(
-        audit.body.contains("newcomer@partner.test"),
-        "{}",
-        audit.body
-    );
+    let audit = app.member_joins(&admin).await;
+    assert!(audit.contains("newcomer@partner.test"), "{}", audit);
 }
 
 async fn rules_admit_by_verified_domain_and_by_claim(engine: Engine) {
@@ -378,23 +363,8 @@ async fn rules_admit_by_verified_domain_and_by_claim(engine: Engine) {
         ("Umbrella".into(), "operator".into())
     );
     let admin = app.sign_in("admin@umbrella.test", "portico-demo").await;
-    let audit = app
-        .call(
-            Some(&admin),
-            "audit_log",
-            &[
-                ("instance_id", ""),
-                ("operation", "member-join"),
-                ("user", ""),
-                ("outcome", ""),
-            ],
-        )
-        .await;
-    assert!(
-        audit.body.contains("contractor@elsewhere.test"),
-        "{}",
-        audit.body
-    );
+    let audit = app.member_joins(&admin).await;
+    assert!(audit.contains("contractor@elsewhere.test"), "{}", audit);
 }
 
 async fn an_identity_without_a_tenant_gets_a_page_and_no_session(engine: Engine) {

@@ -203,14 +203,11 @@ impl EmbedVerifier {
     /// Checks everything about `token` but whether its `jti` was seen before, with the keys in
     /// the configuration.
     pub fn verify(&self, token: &str, now: u64) -> Result<EmbedIdentity, EmbedRejection> {
-        let header = typed_header(token)?;
-        let kid = header.kid.as_deref().ok_or(EmbedRejection::UnknownKey)?;
-        let key = self
-            .keys
-            .iter()
-            .find(|k| k.kid == kid)
-            .ok_or(EmbedRejection::UnknownKey)?;
-        self.check(token, now, &header, key.alg, &key.key)
+        let (header, key) = self.inline_key(token)?;
+        match key {
+            Some(k) => self.check(token, now, &header, k.alg, &k.key),
+            None => Err(EmbedRejection::UnknownKey),
+        }
     }
 
     /// As [`EmbedVerifier::verify`], also with the keys at the configured `jwks_url`, fetched
@@ -220,28 +217,37 @@ impl EmbedVerifier {
         token: &str,
         now: u64,
     ) -> Result<EmbedIdentity, EmbedRejection> {
-        let Some(set) = &self.jwks else {
-            return self.verify(token, now);
-        };
-        match self.verify(token, now) {
-            Err(EmbedRejection::UnknownKey) => {
-                let header = typed_header(token)?;
-                let kid = header.kid.as_deref().ok_or(EmbedRejection::UnknownKey)?;
-                let (alg, key) = set
-                    .cache
-                    .key(&set.http, &set.url, Some(kid))
-                    .await
-                    .map_err(|e| match e {
-                        KeyError::Unknown => EmbedRejection::UnknownKey,
-                        KeyError::Unavailable(why) => {
-                            tracing::warn!(%why, "the embed key set could not be fetched");
-                            EmbedRejection::KeysUnavailable
-                        }
-                    })?;
-                self.check(token, now, &header, alg, &key)
-            }
-            other => other,
+        let (header, key) = self.inline_key(token)?;
+        if let Some(k) = key {
+            return self.check(token, now, &header, k.alg, &k.key);
         }
+        let (Some(set), Some(kid)) = (&self.jwks, header.kid.as_deref()) else {
+            return Err(EmbedRejection::UnknownKey);
+        };
+        let (alg, key) = set
+            .cache
+            .key(&set.http, &set.url, Some(kid))
+            .await
+            .map_err(|e| match e {
+                KeyError::Unknown => EmbedRejection::UnknownKey,
+                KeyError::Unavailable(why) => {
+                    tracing::warn!(%why, "the embed key set could not be fetched");
+                    EmbedRejection::KeysUnavailable
+                }
+            })?;
+        self.check(token, now, &header, alg, &key)
+    }
+
+    /// The token's header (a JWS with the embed token's `typ` and a `kid`) and the inline key
+    /// with that `kid`, if any.
+    fn inline_key(&self, token: &str) -> Result<(Header, Option<&Key>), EmbedRejection> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| EmbedRejection::Malformed)?;
+        if header.typ.as_deref() != Some(TOKEN_TYPE) {
+            return Err(EmbedRejection::WrongType);
+        }
+        let kid = header.kid.as_deref().ok_or(EmbedRejection::UnknownKey)?;
+        let key = self.keys.iter().find(|k| k.kid == kid);
+        Ok((header, key))
     }
 
     fn check(
@@ -304,15 +310,6 @@ impl EmbedVerifier {
             exp: c.exp,
         })
     }
-}
-
-/// The token's header, if it is a JWS with the embed token's `typ`.
-fn typed_header(token: &str) -> Result<Header, EmbedRejection> {
-    let header = jsonwebtoken::decode_header(token).map_err(|_| EmbedRejection::Malformed)?;
-    if header.typ.as_deref() != Some(TOKEN_TYPE) {
-        return Err(EmbedRejection::WrongType);
-    }
-    Ok(header)
 }
 
 fn public_key(k: &EmbedKey) -> Result<DecodingKey, String> {

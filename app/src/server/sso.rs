@@ -464,6 +464,21 @@ fn set_browser_cookie(token: &str, max_age: u64) -> String {
     format!("{BROWSER_COOKIE}={token}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax")
 }
 
+/// The configured issuer `id`.
+fn configured_issuer(state: &AppState, id: &str) -> Option<Arc<IssuerClient>> {
+    state.sso.as_ref().and_then(|s| s.issuer(id)).cloned()
+}
+
+/// The page for an issuer id the configuration does not name.
+fn unknown_issuer(state: &AppState, request_id: &str) -> Response {
+    page(
+        state,
+        StatusCode::NOT_FOUND,
+        "This sign-in method is not available on this portal.",
+        request_id,
+    )
+}
+
 /// Starts a sign-in at the issuer `id`.
 pub async fn start(
     State(state): State<AppState>,
@@ -471,13 +486,8 @@ pub async fn start(
     headers: HeaderMap,
 ) -> Response {
     let request_id = security::request_id(&headers).to_owned();
-    let Some(issuer) = state.sso.as_ref().and_then(|s| s.issuer(&id)).cloned() else {
-        return page(
-            &state,
-            StatusCode::NOT_FOUND,
-            "This sign-in method is not available on this portal.",
-            &request_id,
-        );
+    let Some(issuer) = configured_issuer(&state, &id) else {
+        return unknown_issuer(&state, &request_id);
     };
     // Identity providers refuse to be framed: continue in the whole window.
     if headers.get("sec-fetch-dest").and_then(|v| v.to_str().ok()) == Some("iframe") {
@@ -520,7 +530,7 @@ pub async fn start(
     res
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct CallbackQuery {
     #[serde(default)]
     code: Option<String>,
@@ -543,20 +553,10 @@ pub async fn callback(
     query: Result<Query<CallbackQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let request_id = security::request_id(&headers).to_owned();
-    let Some(issuer) = state.sso.as_ref().and_then(|s| s.issuer(&id)).cloned() else {
-        return page(
-            &state,
-            StatusCode::NOT_FOUND,
-            "This sign-in method is not available on this portal.",
-            &request_id,
-        );
+    let Some(issuer) = configured_issuer(&state, &id) else {
+        return unknown_issuer(&state, &request_id);
     };
-    let q = query.map(|Query(q)| q).unwrap_or(CallbackQuery {
-        code: None,
-        state: None,
-        error: None,
-        iss: None,
-    });
+    let q = query.map(|Query(q)| q).unwrap_or_default();
     let mut res = match finish(&state, &issuer, &headers, q).await {
         Ok(Finished::SignedIn {
             token,
@@ -714,7 +714,11 @@ pub async fn admit(
 ) -> Result<Result<(UserId, TenantId), NoAccess>, StoreError> {
     let store = &state.store;
     let now = now_millis();
-    let mut user = store.user_by_identity(&id.issuer, &id.subject).await?;
+    let mut user = match store.user_by_identity(&id.issuer, &id.subject).await? {
+        Some((_, true)) => return Ok(Err(NoAccess::Disabled)),
+        Some((u, false)) => Some(u),
+        None => None,
+    };
     if user.is_none() {
         if let Some(email) = &id.verified_email {
             if let Some(c) = store.user_credentials(email).await? {
@@ -733,9 +737,6 @@ pub async fn admit(
         }
     }
     if let Some(u) = &user {
-        if store.user_disabled(u).await? {
-            return Ok(Err(NoAccess::Disabled));
-        }
         if let Some((tenant, _)) = store.memberships(u).await?.into_iter().next() {
             return Ok(Ok((u.clone(), tenant)));
         }
@@ -778,6 +779,7 @@ pub async fn admit(
                 && store
                     .user_by_identity(&id.issuer, &id.subject)
                     .await?
+                    .map(|(linked, _)| linked)
                     .as_ref()
                     != Some(&u)
             {
@@ -815,15 +817,10 @@ pub async fn admit(
 }
 
 fn refuse(state: &AppState, e: &SsoError, request_id: &str) -> Response {
-    page_with_link(
-        state,
-        e.status(),
-        e.message(),
-        ("/sign-in", "Back to sign-in", false),
-        request_id,
-    )
+    page(state, e.status(), e.message(), request_id)
 }
 
+/// A page of one message and a link back to sign-in.
 fn page(state: &AppState, status: StatusCode, message: &str, request_id: &str) -> Response {
     page_with_link(
         state,

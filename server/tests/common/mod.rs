@@ -296,6 +296,25 @@ impl TestApp {
             .await
     }
 
+    /// The body of the audit log's `member-join` entries, as the admin whose session cookie is
+    /// `admin` reads them.
+    pub async fn member_joins(&self, admin: &str) -> String {
+        let res = self
+            .call(
+                Some(admin),
+                "audit_log",
+                &[
+                    ("instance_id", ""),
+                    ("operation", "member-join"),
+                    ("user", ""),
+                    ("outcome", ""),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, 200, "{}", res.body);
+        res.body
+    }
+
     /// Signs in and returns the `name=value` of the session cookie.
     pub async fn sign_in(&self, email: &str, password: &str) -> String {
         let res = self

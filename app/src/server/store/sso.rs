@@ -70,27 +70,22 @@ impl Store {
         .map(|r| r.rows_affected()))?)
     }
 
-    /// The user an issuer's subject was linked to.
-    pub async fn user_by_identity(&self, issuer: &str, subject: &str) -> Result<Option<UserId>> {
-        let id: Option<String> = on_pool!(self, |p| sqlx::query_scalar(
-            "SELECT user_id FROM user_identity WHERE issuer = $1 AND subject = $2"
+    /// The user an issuer's subject was linked to, and whether they are disabled.
+    pub async fn user_by_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<(UserId, bool)>> {
+        let row: Option<(String, bool)> = on_pool!(self, |p| sqlx::query_as(
+            "SELECT u.user_id, u.disabled FROM user_identity i \
+             JOIN app_user u ON u.user_id = i.user_id WHERE i.issuer = $1 AND i.subject = $2"
         )
         .bind(issuer)
         .bind(subject)
         .fetch_optional(p)
         .await)?;
-        id.map(parse_id).transpose()
-    }
-
-    /// Whether the user is disabled (a missing user counts as disabled).
-    pub async fn user_disabled(&self, user: &UserId) -> Result<bool> {
-        let disabled: Option<bool> = on_pool!(self, |p| sqlx::query_scalar(
-            "SELECT disabled FROM app_user WHERE user_id = $1"
-        )
-        .bind(user.as_str())
-        .fetch_optional(p)
-        .await)?;
-        Ok(disabled.unwrap_or(true))
+        row.map(|(id, disabled)| Ok((parse_id(id)?, disabled)))
+            .transpose()
     }
 
     /// Links an issuer's subject to a user. False when the user is already linked to another
