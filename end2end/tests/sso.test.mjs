@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launch, hydrated, shot, instanceNames } from './helpers.mjs';
+import { launch, hydrated, shot, instanceNames, signIn } from './helpers.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PORTAL = 'http://localhost:3300';
@@ -97,6 +97,7 @@ client_id = "${CLIENT_ID}"
 client_secret_env = "PORTICO_SSO_FIXTURE_SECRET"
 label = "${LINK}"
 scopes = ["openid", "email", "profile", "groups"]
+provider_wide = true
 
 [[sso.rules]]
 tenant = "initech"
@@ -157,10 +158,14 @@ const isPortal = (path) => (url) => url.origin === PORTAL && url.pathname === pa
  * From Portico's sign-in page through the provider's form; resolves with the response to
  * Portico's callback (a redirect on success, the no-access page otherwise).
  */
-async function signInAtFixture(page, { email, groups = '', unverified = false }) {
-  await page.goto('/sign-in');
-  await hydrated(page);
-  await page.getByRole('link', { name: LINK }).click();
+async function signInAtFixture(page, { email, groups = '', unverified = false, from = '/sign-in' }) {
+  if (from === '/sign-in') {
+    await page.goto('/sign-in');
+    await hydrated(page);
+    await page.getByRole('link', { name: LINK }).click();
+  } else {
+    await page.goto(from);
+  }
 
   // The provider's own page, on its own origin.
   await page.waitForURL((url) => url.origin === FIXTURE && url.pathname.startsWith('/interaction/'));
@@ -206,10 +211,24 @@ async function expectNoAccess(page, context, callback) {
   await page.waitForURL(isPortal('/sign-in'));
 }
 
-test('an existing member signs in through the identity provider and sees their tenant', async () => {
+test('an existing member links the identity provider once signed in with the password', async () => {
   await inFreshContext('member', { width: 1280, height: 800 }, async (page) => {
-    const callback = await signInAtFixture(page, { email: 'ops@globex.test' });
-    await expectSignedInTo(page, callback, {
+    // The account has a password: the identity provider's word alone does not open it.
+    const refused = await signInAtFixture(page, { email: 'ops@globex.test' });
+    assert.equal(refused.status(), 403);
+    await page.getByText(/sign in with your password first/i).waitFor();
+    await shot(page, 'sso-member-password-first');
+
+    // Signed in with the password, the same browser links the identity…
+    await signIn(page, 'ops@globex.test');
+    const linked = await signInAtFixture(page, { email: 'ops@globex.test', from: '/sso/fixture/start' });
+    await expectSignedInTo(page, linked, {
+      tenant: 'Globex', email: 'ops@globex.test', role: 'operator', instances: GLOBEX,
+    });
+    // …and from then on the identity provider alone signs them in.
+    await page.context().clearCookies();
+    const again = await signInAtFixture(page, { email: 'ops@globex.test' });
+    await expectSignedInTo(page, again, {
       tenant: 'Globex', email: 'ops@globex.test', role: 'operator', instances: GLOBEX,
     });
     await shot(page, 'sso-member');

@@ -83,6 +83,8 @@ async fn forward(State(p): State<ProxyState>, req: Request) -> Response {
 /// The provider, behind the proxy, for one test.
 struct Idp {
     _node: tokio::process::Child,
+    /// The portal's id for this issuer: `/sso/<id>/start`.
+    id: &'static str,
     issuer: String,
     forge: Arc<Mutex<Option<Forgery>>>,
 }
@@ -104,7 +106,13 @@ fn browser() -> reqwest::Client {
 }
 
 impl Idp {
+    /// The issuer the portal calls `fixture`.
     async fn start() -> Idp {
+        Idp::start_as("fixture").await
+    }
+
+    /// A provider of its own (own process, own port), which the portal calls `id`.
+    async fn start_as(id: &'static str) -> Idp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let issuer = format!("http://{}", listener.local_addr().unwrap());
         let mut node = tokio::process::Command::new("node")
@@ -112,7 +120,7 @@ impl Idp {
             .args(["--port", "0", "--issuer", &issuer])
             .args(["--key", &format!("{FIXTURES}/rsa.key"), "--kid", KID])
             .args(["--client-id", CLIENT_ID, "--client-secret", SECRET])
-            .args(["--redirect-uri", &format!("{PUBLIC}/sso/fixture/callback")])
+            .args(["--redirect-uri", &format!("{PUBLIC}/sso/{id}/callback")])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
@@ -146,6 +154,7 @@ impl Idp {
         tokio::spawn(async move { axum::serve(listener, proxy).await.unwrap() });
         Idp {
             _node: node,
+            id,
             issuer,
             forge,
         }
@@ -175,33 +184,45 @@ impl Idp {
         let path = location
             .strip_prefix(PUBLIC)
             .unwrap_or_else(|| panic!("back to the portal, not {location}"));
-        assert!(path.starts_with("/sso/fixture/callback?"), "{path}");
+        assert!(
+            path.starts_with(&format!("/sso/{}/callback?", self.id)),
+            "{path}"
+        );
         path.to_owned()
     }
 }
 
-/// The demo provider with the fixture as its issuer: initech admits verified emails of its
-/// domain as viewers, umbrella admits the group `umbrella-ops` as operators.
-fn config(issuer: &str) -> app::domain::ProviderConfig {
+/// The demo provider with the fixture as its own, provider-wide issuer: initech admits
+/// verified emails of its domain as viewers, umbrella admits the group `umbrella-ops` as
+/// operators. `more` is appended (further issuers).
+fn config_with(issuer: &str, more: &str) -> app::domain::ProviderConfig {
     let toml = format!(
         "{}\n[[sso]]\nid = \"fixture\"\nissuer = \"{issuer}\"\nclient_id = \"{CLIENT_ID}\"\n\
          client_secret_env = \"{SECRET_ENV}\"\nlabel = \"Sign in with Fixture ID\"\n\
-         scopes = [\"openid\", \"email\", \"profile\", \"groups\"]\n\n\
+         scopes = [\"openid\", \"email\", \"profile\", \"groups\"]\nprovider_wide = true\n\n\
          [[sso.rules]]\ntenant = \"initech\"\nrole = \"viewer\"\nemail_domain = \"initech.test\"\n\n\
-         [[sso.rules]]\ntenant = \"umbrella\"\nrole = \"operator\"\nclaim = \"groups\"\nvalue = \"umbrella-ops\"\n",
+         [[sso.rules]]\ntenant = \"umbrella\"\nrole = \"operator\"\nclaim = \"groups\"\nvalue = \"umbrella-ops\"\n{more}",
         app::server::config::DEMO_CONFIG
     );
     app::server::config::parse("sso.toml", &toml).unwrap()
 }
 
+fn config(issuer: &str) -> app::domain::ProviderConfig {
+    config_with(issuer, "")
+}
+
 async fn portal(engine: Engine, issuer: &str) -> TestApp {
+    portal_for(engine, config(issuer)).await
+}
+
+async fn portal_for(engine: Engine, provider: app::domain::ProviderConfig) -> TestApp {
     // Every test sets the same value; tests of this binary only read it.
     std::env::set_var(SECRET_ENV, SECRET);
     let settings = app::server::state::Settings {
         public_origin: Some(PUBLIC.into()),
         ..Default::default()
     };
-    TestApp::spawn_custom(engine, settings, config(issuer)).await
+    TestApp::spawn_custom(engine, settings, provider).await
 }
 
 async fn get(app: &TestApp, path: &str, cookie: Option<&str>) -> Reply {
@@ -229,7 +250,7 @@ struct Pending {
 }
 
 async fn begin(app: &TestApp, idp: &Idp, email: &str, groups: &str, verified: bool) -> Pending {
-    let start = get(app, "/sso/fixture/start", None).await;
+    let start = get(app, &format!("/sso/{}/start", idp.id), None).await;
     assert_eq!(start.status, 303, "{}", start.body);
     let browser_cookie = set_cookie(&start, "__Host-portico_sso").expect("the browser cookie");
     let authorize = start.header("location").unwrap().to_owned();
@@ -253,6 +274,12 @@ async fn begin(app: &TestApp, idp: &Idp, email: &str, groups: &str, verified: bo
 /// Comes back to the portal; returns the answer.
 async fn finish(app: &TestApp, p: &Pending) -> Reply {
     get(app, &p.callback, Some(&p.browser_cookie)).await
+}
+
+/// Comes back to the portal in a browser that is signed in with the session cookie `session`.
+async fn finish_signed_in(app: &TestApp, p: &Pending, session: &str) -> Reply {
+    let cookies = format!("{}; {session}", p.browser_cookie);
+    get(app, &p.callback, Some(&cookies)).await
 }
 
 /// The tenant and role a session cookie is signed in to.
@@ -291,7 +318,15 @@ fn assert_refused(r: &Reply, status: u16, text: &str) {
 async fn a_member_signs_in_by_verified_email_and_stays_linked(engine: Engine) {
     let idp = Idp::start().await;
     let app = portal(engine, &idp.issuer).await;
-    let session = sso_session(&app, &idp, "ops@globex.test", "", true).await;
+    // ops@globex.test has a password: the issuer's word alone does not link to that account.
+    let unproved = finish(&app, &begin(&app, &idp, "ops@globex.test", "", true).await).await;
+    assert_refused(&unproved, 403, "sign in with your password first");
+    // Signed in with the password in the same browser, the identity is linked.
+    let password_session = app.sign_in("ops@globex.test", "portico-demo").await;
+    let p = begin(&app, &idp, "ops@globex.test", "", true).await;
+    let back = finish_signed_in(&app, &p, &password_session).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    let session = back.session_cookie().expect("a session");
     assert_eq!(
         whoami(&app, &session).await,
         ("Globex".into(), "operator".into())
@@ -412,6 +447,158 @@ async fn an_identity_without_a_tenant_gets_a_page_and_no_session(engine: Engine)
     assert_refused(&disabled, 403, "disabled");
 }
 
+/// Globex's own identity provider, beside the provider-wide fixture: it vouches for Globex
+/// only, and only for emails of Globex's domains.
+const GLOBEX_ISSUER: &str =
+    "\n[[sso]]\nid = \"globex-id\"\nissuer = \"{issuer}\"\nclient_id = \"{client}\"\n\
+     client_secret_env = \"{secret}\"\nlabel = \"Sign in with Globex ID\"\n\
+     tenants = [\"globex\"]\nemail_domains = [\"globex.test\", \"partner.test\"]\n";
+
+async fn two_issuers(engine: Engine) -> (Idp, Idp, TestApp) {
+    let (fixture, globex) = (Idp::start().await, Idp::start_as("globex-id").await);
+    let more = GLOBEX_ISSUER
+        .replace("{issuer}", &globex.issuer)
+        .replace("{client}", CLIENT_ID)
+        .replace("{secret}", SECRET_ENV);
+    let app = portal_for(engine, config_with(&fixture.issuer, &more)).await;
+    (fixture, globex, app)
+}
+
+async fn invite(app: &TestApp, admin: &str, email: &str, role: &str) -> String {
+    let res = app
+        .call(
+            Some(admin),
+            "invite_member",
+            &[("email", email), ("role", role)],
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let path = res.json()["path"].as_str().unwrap().to_owned();
+    path.trim_start_matches("/invite/").to_owned()
+}
+
+async fn a_tenants_own_issuer_vouches_for_nobody_outside_that_tenant(engine: Engine) {
+    let (fixture, globex_id, app) = two_issuers(engine).await;
+    let umbrella_admin = app.sign_in("admin@umbrella.test", "portico-demo").await;
+
+    // Globex's issuer asserting Umbrella's admin, verified: no session, nothing linked.
+    let takeover = finish(
+        &app,
+        &begin(&app, &globex_id, "admin@umbrella.test", "", true).await,
+    )
+    .await;
+    assert_refused(&takeover, 403, "no access to any organisation");
+
+    // An Umbrella member whose email is in a domain Globex's issuer may vouch for.
+    let token = invite(&app, &umbrella_admin, "contractor@partner.test", "admin").await;
+    let joined = app
+        .call(
+            None,
+            "accept_invitation",
+            &[
+                ("token", token.as_str()),
+                ("display_name", "Contractor"),
+                ("password", "a-long-new-password"),
+            ],
+        )
+        .await;
+    assert_eq!(joined.status, 200, "{}", joined.body);
+    let takeover = finish(
+        &app,
+        &begin(&app, &globex_id, "contractor@partner.test", "", true).await,
+    )
+    .await;
+    assert_refused(&takeover, 403, "no access to any organisation");
+    // The password chosen through Umbrella's link still works: Globex's issuer changed nothing.
+    app.sign_in("contractor@partner.test", "a-long-new-password")
+        .await;
+
+    // Nor does it take an invitation of another tenant.
+    invite(&app, &umbrella_admin, "newcomer@globex.test", "operator").await;
+    let taken = finish(
+        &app,
+        &begin(&app, &globex_id, "newcomer@globex.test", "", true).await,
+    )
+    .await;
+    assert_refused(&taken, 403, "no access to any organisation");
+    let members = app
+        .call(Some(&umbrella_admin), "list_members", &[])
+        .await
+        .json();
+    let pending = members["invitations"].as_array().unwrap();
+    assert!(
+        pending.iter().any(|i| i["email"] == "newcomer@globex.test"),
+        "the invitation is still pending: {members}"
+    );
+
+    // Inside its tenant it works: a Globex invitation, by Globex's issuer.
+    let globex_admin = app.sign_in("admin@globex.test", "portico-demo").await;
+    invite(&app, &globex_admin, "second@partner.test", "viewer").await;
+    let session = sso_session(&app, &globex_id, "second@partner.test", "", true).await;
+    assert_eq!(
+        whoami(&app, &session).await,
+        ("Globex".into(), "viewer".into())
+    );
+    // An email outside its domains is refused even with a Globex invitation.
+    invite(&app, &globex_admin, "someone@elsewhere.test", "viewer").await;
+    let outside = finish(
+        &app,
+        &begin(&app, &globex_id, "someone@elsewhere.test", "", true).await,
+    )
+    .await;
+    assert_refused(&outside, 403, "no access to any organisation");
+
+    // The provider-wide issuer still admits Umbrella's invitation.
+    let session = sso_session(&app, &fixture, "newcomer@globex.test", "", true).await;
+    assert_eq!(
+        whoami(&app, &session).await,
+        ("Umbrella".into(), "operator".into())
+    );
+}
+
+async fn a_password_chosen_through_an_invitation_link_is_cleared_when_the_owner_links(
+    engine: Engine,
+) {
+    let idp = Idp::start().await;
+    let app = portal(engine, &idp.issuer).await;
+    let admin = app.sign_in("admin@globex.test", "portico-demo").await;
+    let token = invite(&app, &admin, "holder@partner.test", "operator").await;
+    let joined = app
+        .call(
+            None,
+            "accept_invitation",
+            &[
+                ("token", token.as_str()),
+                ("display_name", "Whoever held the link"),
+                ("password", "a-long-new-password"),
+            ],
+        )
+        .await;
+    assert_eq!(joined.status, 200, "{}", joined.body);
+    let link_holder = joined.session_cookie().expect("a session");
+
+    // The email's owner signs in through the issuer: no password asked, the account linked.
+    let session = sso_session(&app, &idp, "holder@partner.test", "", true).await;
+    assert_eq!(
+        whoami(&app, &session).await,
+        ("Globex".into(), "operator".into())
+    );
+    // The link holder's password and session are gone.
+    let refused = app
+        .call(
+            None,
+            "sign_in",
+            &[
+                ("email", "holder@partner.test"),
+                ("password", "a-long-new-password"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    let me = app.call(Some(&link_holder), "current_user", &[]).await;
+    assert_eq!(me.status, 401, "{}", me.body);
+}
+
 // ---- the flow's own checks ----
 
 async fn a_wrong_or_missing_state_or_browser_is_refused(engine: Engine) {
@@ -472,13 +659,13 @@ async fn a_wrong_or_missing_state_or_browser_is_refused(engine: Engine) {
 async fn a_replayed_code_is_refused(engine: Engine) {
     let idp = Idp::start().await;
     let app = portal(engine, &idp.issuer).await;
-    let p = begin(&app, &idp, "ops@globex.test", "", true).await;
+    let p = begin(&app, &idp, "newcomer@initech.test", "", true).await;
     assert_eq!(finish(&app, &p).await.status, 303);
     // The same callback again: its state is spent.
     assert_refused(&finish(&app, &p).await, 400, "expired or was already used");
     // The used code under a fresh sign-in's state: the provider refuses it (used, and not
     // this sign-in's PKCE verifier).
-    let fresh = begin(&app, &idp, "ops@globex.test", "", true).await;
+    let fresh = begin(&app, &idp, "newcomer@initech.test", "", true).await;
     let state = fresh
         .callback
         .split(['?', '&'])
@@ -542,7 +729,11 @@ async fn forged_id_tokens_are_refused(engine: Engine) {
         let (app, idp) = (&app, &idp);
         async move {
             *idp.forge.lock().unwrap() = Some(forgery);
-            finish(app, &begin(app, idp, "ops@globex.test", "", true).await).await
+            finish(
+                app,
+                &begin(app, idp, "newcomer@initech.test", "", true).await,
+            )
+            .await
         }
     };
 
@@ -705,6 +896,29 @@ async fn starting_inside_a_frame_continues_at_the_top(engine: Engine) {
     assert_eq!(get(&app, "/sso/nonexistent/start", None).await.status, 404);
 }
 
+async fn a_client_may_start_only_so_many_sign_ins(engine: Engine) {
+    let idp = Idp::start().await;
+    let app = portal(engine, &idp.issuer).await;
+    let from = |ip: &str| {
+        let mut req = axum::http::Request::get("/sso/fixture/start")
+            .header("accept", "text/html")
+            .body(Body::empty())
+            .unwrap();
+        let addr: std::net::SocketAddr = format!("{ip}:40000").parse().unwrap();
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(addr));
+        req
+    };
+    for _ in 0..60 {
+        assert_eq!(app.send(from("203.0.113.7")).await.status, 303);
+    }
+    let refused = app.send(from("203.0.113.7")).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert!(refused.header("retry-after").is_some());
+    assert!(set_cookie(&refused, "__Host-portico_sso").is_none());
+    assert_eq!(app.send(from("198.51.100.2")).await.status, 303);
+}
+
 async fn a_discovery_document_for_another_issuer_is_refused(engine: Engine) {
     let idp = Idp::start().await;
     // The configuration names the issuer with a path the provider does not state as its own.
@@ -720,9 +934,12 @@ on_both_engines!(
     an_invitation_admits_a_new_person_with_its_role,
     rules_admit_by_verified_domain_and_by_claim,
     an_identity_without_a_tenant_gets_a_page_and_no_session,
+    a_tenants_own_issuer_vouches_for_nobody_outside_that_tenant,
+    a_password_chosen_through_an_invitation_link_is_cleared_when_the_owner_links,
     a_wrong_or_missing_state_or_browser_is_refused,
     a_replayed_code_is_refused,
     forged_id_tokens_are_refused,
     starting_inside_a_frame_continues_at_the_top,
+    a_client_may_start_only_so_many_sign_ins,
     a_discovery_document_for_another_issuer_is_refused,
 );

@@ -351,7 +351,10 @@ async fn a_password_change_ends_the_users_sessions_at_once(engine: Engine) {
             .await
             .unwrap();
     }
-    assert_eq!(db.store.set_password(&u, "new-hash").await.unwrap(), 2);
+    assert_eq!(
+        db.store.set_password(&u, Some("new-hash")).await.unwrap(),
+        2
+    );
     for id in ["p1", "p2"] {
         assert_eq!(
             db.store.find_session(id, now, now - 1000).await.unwrap(),

@@ -44,9 +44,38 @@ pub struct SsoIssuer {
     /// Scopes asked for; `openid` is always among them.
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
+    /// The tenants whose people this issuer may vouch for: it signs people in to these, and
+    /// links, joins and accepts invitations inside them only. A tenant's own identity provider
+    /// names that one tenant.
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// When not empty, the issuer vouches only for verified emails of these domains.
+    #[serde(default)]
+    pub email_domains: Vec<String>,
+    /// The provider's own identity provider, trusted for people of every tenant. Must be said
+    /// explicitly: an issuer that names no tenants is refused, never taken as provider-wide.
+    #[serde(default)]
+    pub provider_wide: bool,
     /// Who, not yet a member anywhere, becomes one of which tenant on first sign-in.
     #[serde(default)]
     pub rules: Vec<SsoRule>,
+}
+
+impl SsoIssuer {
+    /// Whether this issuer may sign people in to, or admit them to, `tenant`.
+    pub fn serves_tenant(&self, tenant: &str) -> bool {
+        self.provider_wide || self.tenants.iter().any(|t| t == tenant)
+    }
+
+    /// Whether this issuer may vouch for `email` (already verified by it).
+    pub fn vouches_for_email(&self, email: &str) -> bool {
+        self.email_domains.is_empty()
+            || email.rsplit_once('@').is_some_and(|(_, d)| {
+                self.email_domains
+                    .iter()
+                    .any(|allowed| d.eq_ignore_ascii_case(allowed))
+            })
+    }
 }
 
 fn default_scopes() -> Vec<String> {
@@ -489,11 +518,44 @@ impl ProviderConfig {
             {
                 out.push(&at("scopes"), format!("\"{bad}\" is not a scope"));
             }
+            match (s.provider_wide, s.tenants.is_empty()) {
+                (false, true) => out.push(
+                    &at("tenants"),
+                    "name the tenants this issuer vouches for (tenants = [\"...\"]), or declare the provider's own issuer with provider_wide = true",
+                ),
+                (true, false) => out.push(
+                    &at("tenants"),
+                    "a provider_wide issuer serves every tenant: remove tenants, or provider_wide",
+                ),
+                _ => {}
+            }
+            if let Some(bad) = s
+                .tenants
+                .iter()
+                .find(|t| super::ids::TenantId::parse(t).is_err())
+            {
+                out.push(&at("tenants"), format!("\"{bad}\" is not a tenant id"));
+            }
+            if let Some(bad) = s
+                .email_domains
+                .iter()
+                .find(|d| d.is_empty() || d.contains(['@', ' ', '/']))
+            {
+                out.push(
+                    &at("email_domains"),
+                    format!("\"{bad}\" is not a domain (like \"example.com\")"),
+                );
+            }
             for (j, r) in s.rules.iter().enumerate() {
                 let j = j.to_string();
                 let path = ["sso", idx.as_str(), "rules", j.as_str()];
                 if super::ids::TenantId::parse(&r.tenant).is_err() {
                     out.push(&path, format!("\"{}\" is not a tenant id", r.tenant));
+                } else if !s.serves_tenant(&r.tenant) {
+                    out.push(
+                        &path,
+                        format!("tenant \"{}\" is not among this issuer's tenants", r.tenant),
+                    );
                 }
                 match (&r.email_domain, &r.claim, &r.value) {
                     (Some(d), None, None) if !d.is_empty() && !d.contains('@') => {}

@@ -221,7 +221,7 @@ mod tests {
         let sso = |issuer: &str, rule: &str| {
             format!(
                 "{DEMO_CONFIG}\n[[sso]]\nid = \"acme-id\"\nissuer = \"{issuer}\"\nclient_id = \"portico\"\n\
-                 client_secret_env = \"ACME_SECRET\"\nlabel = \"Sign in with Acme ID\"\n\n[[sso.rules]]\n{rule}\n"
+                 client_secret_env = \"ACME_SECRET\"\nlabel = \"Sign in with Acme ID\"\ntenants = [\"globex\"]\n\n[[sso.rules]]\n{rule}\n"
             )
         };
         let ok = parse(
@@ -274,6 +274,64 @@ mod tests {
         }
         let other = serde_json::json!({ "groups": "globex-ops-not" });
         assert!(!claim_rule.sso[0].rules[0].admits("x@anywhere.test", other.as_object().unwrap()));
+    }
+
+    #[test]
+    fn an_issuer_must_say_which_tenants_it_vouches_for() {
+        let sso = |binding: &str, rule_tenant: &str| {
+            format!(
+                "{DEMO_CONFIG}\n[[sso]]\nid = \"globex-id\"\nissuer = \"https://id.globex.example\"\nclient_id = \"portico\"\n\
+                 client_secret_env = \"GLOBEX_SECRET\"\nlabel = \"Globex ID\"\n{binding}\n\n\
+                 [[sso.rules]]\ntenant = \"{rule_tenant}\"\nrole = \"viewer\"\nemail_domain = \"globex.test\"\n"
+            )
+        };
+        let bound = parse(
+            "g.toml",
+            &sso(
+                "tenants = [\"globex\"]\nemail_domains = [\"globex.test\"]",
+                "globex",
+            ),
+        )
+        .expect("an issuer bound to one tenant");
+        let issuer = &bound.sso[0];
+        assert!(issuer.serves_tenant("globex"));
+        assert!(!issuer.serves_tenant("umbrella"));
+        assert!(issuer.vouches_for_email("ann@GLOBEX.test"));
+        assert!(!issuer.vouches_for_email("admin@umbrella.test"));
+        assert!(!issuer.vouches_for_email("x@globex.test.evil"));
+
+        let wide = parse("w.toml", &sso("provider_wide = true", "umbrella"))
+            .expect("the provider's own issuer, declared as such");
+        assert!(wide.sso[0].serves_tenant("umbrella"));
+        assert!(wide.sso[0].vouches_for_email("anyone@anywhere.test"));
+
+        for (binding, rule_tenant, wrong) in [
+            ("", "globex", "sso.0.tenants: name the tenants"),
+            (
+                "provider_wide = false",
+                "globex",
+                "sso.0.tenants: name the tenants",
+            ),
+            (
+                "provider_wide = true\ntenants = [\"globex\"]",
+                "globex",
+                "sso.0.tenants",
+            ),
+            ("tenants = [\"Not A Tenant\"]", "globex", "sso.0.tenants"),
+            (
+                "tenants = [\"globex\"]\nemail_domains = [\"@globex.test\"]",
+                "globex",
+                "sso.0.email_domains",
+            ),
+            (
+                "tenants = [\"globex\"]",
+                "umbrella",
+                "sso.0.rules.0: tenant \"umbrella\" is not among",
+            ),
+        ] {
+            let e = err_of(&sso(binding, rule_tenant)).to_string();
+            assert!(e.contains(wrong), "{binding:?}: {wrong:?} in {e}");
+        }
     }
 
     #[test]

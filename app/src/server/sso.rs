@@ -253,8 +253,8 @@ impl IssuerClient {
     /// The issuer's discovery document, checked: it must name this issuer exactly, and its
     /// endpoints must be https (http only on a loopback issuer).
     async fn discovery(&self) -> Result<Arc<Discovery>, SsoError> {
-        let mut cached = self.discovery.lock().await;
-        if let Some((d, at)) = cached.as_ref() {
+        // Not held while fetching: a slow issuer must not stall sign-ins that need nothing new.
+        if let Some((d, at)) = self.discovery.lock().await.as_ref() {
             if at.elapsed() < DISCOVERY_TTL {
                 return Ok(d.clone());
             }
@@ -286,7 +286,7 @@ impl IssuerClient {
             }
         }
         let d = Arc::new(d);
-        *cached = Some((d.clone(), Instant::now()));
+        *self.discovery.lock().await = Some((d.clone(), Instant::now()));
         Ok(d)
     }
 
@@ -483,12 +483,28 @@ fn unknown_issuer(state: &AppState, request_id: &str) -> Response {
 pub async fn start(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    req: axum::extract::Request,
 ) -> Response {
-    let request_id = security::request_id(&headers).to_owned();
+    let headers = req.headers();
+    let request_id = security::request_id(headers).to_owned();
     let Some(issuer) = configured_issuer(&state, &id) else {
         return unknown_issuer(&state, &request_id);
     };
+    // Each start writes a row before anyone has signed in: a client gets only so many.
+    let addr = security::client_addr(req.extensions(), headers, &state.settings.trusted_proxies);
+    if let Err(wait) = state.sso_starts.hit(addr, Instant::now()) {
+        tracing::warn!(%request_id, ?addr, "single sign-on start refused: too many");
+        let mut res = page(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-ins were started from your network. Wait a few minutes, then try again.",
+            &request_id,
+        );
+        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return res;
+    }
     // Identity providers refuse to be framed: continue in the whole window.
     if headers.get("sec-fetch-dest").and_then(|v| v.to_str().ok()) == Some("iframe") {
         let href = format!("/sso/{}/start", issuer.cfg.id);
@@ -507,7 +523,7 @@ pub async fn start(
         Err(e) => return refuse(&state, &e, &request_id),
     };
     // One cookie per browser, kept across sign-ins started in several tabs.
-    let browser = browser_cookie(&headers).unwrap_or_else(auth::new_token);
+    let browser = browser_cookie(headers).unwrap_or_else(auth::new_token);
     let login = SsoLogin {
         state_hash: auth::token_hash(&login_state),
         browser_hash: auth::token_hash(&browser),
@@ -619,6 +635,9 @@ pub enum NoAccess {
     Disabled,
     /// The email's account is linked to another identity at this issuer.
     LinkedElsewhere,
+    /// The email's account has a password, which must be proved (by signing in with it in
+    /// this browser) before an identity is linked to it.
+    PasswordFirst,
 }
 
 impl NoAccess {
@@ -628,6 +647,7 @@ impl NoAccess {
             NoAccess::Unverified => "You signed in, but your identity provider has not verified your email address, so you have no access to this portal yet. Verify your email address there, or ask an administrator of your organisation for help.",
             NoAccess::Disabled => "You signed in, but your account on this portal is disabled, so you have no access. Contact an administrator of your organisation.",
             NoAccess::LinkedElsewhere => "You signed in, but your email address belongs to an account that is linked to another identity, so you have no access. Contact an administrator of your organisation.",
+            NoAccess::PasswordFirst => "Your email address already has an account on this portal with a password. To use this sign-in method from now on, sign in with your password first, then choose this sign-in method again in the same browser.",
         }
     }
 }
@@ -691,7 +711,11 @@ async fn finish(
     let id_token = issuer.exchange(&code, &login.pkce_verifier).await?;
     let now_secs = u64::try_from(now / 1000).unwrap_or_default();
     let identity = issuer.verify(&id_token, &login.nonce, now_secs).await?;
-    match admit(state, &issuer.cfg, &identity).await? {
+    // A session in this browser proves the account's password, for linking.
+    let signed_in = auth::current_session(state, headers)
+        .await?
+        .map(|s| s.record.user_id);
+    match admit(state, &issuer.cfg, &identity, signed_in.as_ref()).await? {
         Ok((user, tenant)) => {
             let token = auth::start_session(state, &user, &tenant, "sso").await?;
             Ok(Finished::SignedIn {
@@ -704,72 +728,121 @@ async fn finish(
     }
 }
 
-/// The user and tenant a verified identity signs in to, in this order: the tenants of the
-/// user its `iss` + `sub` is linked to; the user with its verified email (linked now); a
-/// pending invitation for that email; the first configured rule that admits it.
+/// Where an admitted identity goes in.
+enum Entry {
+    /// A tenant the user already belongs to.
+    Member(TenantId),
+    /// A pending invitation: `(tenant, invitation id)`.
+    Invitation(TenantId, String),
+    /// A configured rule of the issuer.
+    Rule(TenantId, crate::domain::Role),
+}
+
+/// The user and tenant a verified identity signs in to. An issuer vouches only for the
+/// tenants (and email domains) its configuration names, unless it is declared provider-wide:
+/// everything below looks only inside those. In this order: a tenant of the user its `iss` +
+/// `sub` is linked to; a tenant of the user with its verified email (linked now, which needs
+/// that account's password proved by a session in this browser, unless the account has none
+/// or only one chosen through an invitation link); a pending invitation for that email; the
+/// first configured rule that admits it.
 pub async fn admit(
     state: &AppState,
     cfg: &SsoIssuer,
     id: &Identity,
+    signed_in: Option<&UserId>,
 ) -> Result<Result<(UserId, TenantId), NoAccess>, StoreError> {
     let store = &state.store;
     let now = now_millis();
-    let mut user = match store.user_by_identity(&id.issuer, &id.subject).await? {
+    let served_membership = |memberships: Vec<(TenantId, crate::domain::Role)>| {
+        memberships
+            .into_iter()
+            .map(|(t, _)| t)
+            .find(|t| cfg.serves_tenant(t.as_str()))
+    };
+    let linked = match store.user_by_identity(&id.issuer, &id.subject).await? {
         Some((_, true)) => return Ok(Err(NoAccess::Disabled)),
         Some((u, false)) => Some(u),
         None => None,
     };
-    if user.is_none() {
-        if let Some(email) = &id.verified_email {
-            if let Some(c) = store.user_credentials(email).await? {
-                if c.disabled {
-                    return Ok(Err(NoAccess::Disabled));
-                }
-                if !store
-                    .link_identity(&id.issuer, &id.subject, &c.user_id, now)
-                    .await?
-                {
-                    return Ok(Err(NoAccess::LinkedElsewhere));
-                }
-                tracing::info!(user = %c.user_id, issuer = %id.issuer, "identity linked by verified email");
-                user = Some(c.user_id);
-            }
-        }
-    }
-    if let Some(u) = &user {
-        if let Some((tenant, _)) = store.memberships(u).await?.into_iter().next() {
+    if let Some(u) = &linked {
+        if let Some(tenant) = served_membership(store.memberships(u).await?) {
             return Ok(Ok((u.clone(), tenant)));
         }
     }
-    // Joining a tenant needs an email the issuer vouches for.
+    // Anything further needs an email the issuer verified and may vouch for.
     let Some(email) = &id.verified_email else {
         return Ok(Err(NoAccess::Unverified));
     };
-    let invitations = store.invitations_for_email(email.as_str(), now).await?;
-    let mut rule = None;
-    for r in &cfg.rules {
-        if r.admits(email.as_str(), &id.claims) {
+    if !cfg.vouches_for_email(email.as_str()) {
+        return Ok(Err(NoAccess::NoTenant(email.to_string())));
+    }
+    let existing = match &linked {
+        Some(_) => None,
+        None => store.user_credentials(email).await?,
+    };
+    if existing.as_ref().is_some_and(|c| c.disabled) {
+        return Ok(Err(NoAccess::Disabled));
+    }
+    let mut entry = None;
+    if let Some(c) = &existing {
+        entry = served_membership(store.memberships(&c.user_id).await?).map(Entry::Member);
+    }
+    if entry.is_none() {
+        entry = store
+            .invitations_for_email(email.as_str(), now)
+            .await?
+            .into_iter()
+            .find(|(t, _)| cfg.serves_tenant(t.as_str()))
+            .map(|(t, i)| Entry::Invitation(t, i));
+    }
+    if entry.is_none() {
+        for r in cfg
+            .rules
+            .iter()
+            .filter(|r| r.admits(email.as_str(), &id.claims))
+        {
             if let Ok(t) = TenantId::parse(&r.tenant) {
-                if store.tenant_exists(&t).await? {
-                    rule = Some((t, r.role));
+                if cfg.serves_tenant(t.as_str()) && store.tenant_exists(&t).await? {
+                    entry = Some(Entry::Rule(t, r.role));
                     break;
                 }
             }
         }
     }
-    if invitations.is_empty() && rule.is_none() {
+    let Some(entry) = entry else {
         return Ok(Err(NoAccess::NoTenant(email.to_string())));
-    }
-    let user = match user {
-        Some(u) => u,
-        None => {
+    };
+
+    let user = match (linked, existing) {
+        (Some(u), _) => u,
+        (None, Some(c)) => {
+            // A password proves more than the issuer's word, except one chosen by whoever held
+            // an invitation link: that one is cleared once the email's owner links.
+            let proved = signed_in == Some(&c.user_id);
+            if c.password_hash.is_some() && !c.password_from_invitation && !proved {
+                return Ok(Err(NoAccess::PasswordFirst));
+            }
+            if !store
+                .link_identity(&id.issuer, &id.subject, &c.user_id, now)
+                .await?
+            {
+                return Ok(Err(NoAccess::LinkedElsewhere));
+            }
+            if c.password_from_invitation {
+                store.set_password(&c.user_id, None).await?;
+                tracing::info!(user = %c.user_id, "the password chosen through an invitation link is cleared");
+            }
+            tracing::info!(user = %c.user_id, issuer = %id.issuer, "identity linked by verified email");
+            c.user_id
+        }
+        (None, None) => {
             let name = id.name.as_deref().unwrap_or(email.as_str());
             let u = match store.create_user(email, name, None).await {
                 Ok(u) => u,
                 // Signed in twice at once: the other sign-in created the user.
                 Err(StoreError::Conflict(_)) => match store.user_credentials(email).await? {
-                    Some(c) => c.user_id,
-                    None => return Ok(Err(NoAccess::NoTenant(email.to_string()))),
+                    Some(c) if c.password_hash.is_none() => c.user_id,
+                    _ => return Ok(Err(NoAccess::NoTenant(email.to_string()))),
                 },
                 Err(e) => return Err(e),
             };
@@ -788,32 +861,36 @@ pub async fn admit(
             u
         }
     };
-    for (tenant, invitation) in &invitations {
-        let scope = TenantScope::trusted(tenant.clone());
-        if store
-            .accept_invitation(&scope, invitation, &user, now)
-            .await?
-        {
+    match entry {
+        Entry::Member(tenant) => Ok(Ok((user, tenant))),
+        Entry::Invitation(tenant, invitation) => {
+            let scope = TenantScope::trusted(tenant.clone());
+            if !store
+                .accept_invitation(&scope, &invitation, &user, now)
+                .await?
+            {
+                // Taken or revoked in the meantime.
+                return Ok(Err(NoAccess::NoTenant(email.to_string())));
+            }
             tracing::info!(%tenant, %user, "invitation accepted by single sign-on");
-            return Ok(Ok((user, tenant.clone())));
+            Ok(Ok((user, tenant)))
+        }
+        Entry::Rule(tenant, role) => {
+            let scope = TenantScope::trusted(tenant.clone());
+            store.set_membership(&scope, &user, role).await?;
+            store
+                .record_audit(&super::store::members::join_event(
+                    &tenant,
+                    &user,
+                    email.as_str(),
+                    role,
+                    &format!("joined by single sign-on, a rule of issuer {}", cfg.id),
+                ))
+                .await?;
+            tracing::info!(%tenant, %user, role = role.as_str(), "member added by a single sign-on rule");
+            Ok(Ok((user, tenant)))
         }
     }
-    if let Some((tenant, role)) = rule {
-        let scope = TenantScope::trusted(tenant.clone());
-        store.set_membership(&scope, &user, role).await?;
-        store
-            .record_audit(&super::store::members::join_event(
-                &tenant,
-                &user,
-                email.as_str(),
-                role,
-                &format!("joined by single sign-on, a rule of issuer {}", cfg.id),
-            ))
-            .await?;
-        tracing::info!(%tenant, %user, role = role.as_str(), "member added by a single sign-on rule");
-        return Ok(Ok((user, tenant)));
-    }
-    Ok(Err(NoAccess::NoTenant(email.to_string())))
 }
 
 fn refuse(state: &AppState, e: &SsoError, request_id: &str) -> Response {

@@ -68,6 +68,9 @@ pub struct UserCredentials {
     pub user_id: UserId,
     pub password_hash: Option<String>,
     pub disabled: bool,
+    /// The password was chosen by whoever held an invitation link, and the email's owner has
+    /// not proved the email since.
+    pub password_from_invitation: bool,
 }
 
 /// What a live session resolves to.
@@ -79,7 +82,8 @@ pub struct SessionRecord {
     pub tenant_id: TenantId,
     pub tenant_name: String,
     pub role: Role,
-    /// How it began: "password", "sso", or "embed" inside a provider's iframe.
+    /// How it began: "password", "sso", "embed" inside a provider's iframe, or
+    /// "embed-header" for the cookieless frame's header token (`auth::ORIGIN_*`).
     pub origin: String,
     pub created_at: i64,
     pub last_seen_at: i64,
@@ -92,7 +96,7 @@ pub struct NewSession {
     pub session_id: String,
     pub user_id: UserId,
     pub tenant_id: TenantId,
-    /// How it began: "password" now; later "oidc" or "embed".
+    /// How it began (see [`SessionRecord::origin`]).
     pub origin: String,
     pub now: i64,
     pub expires_at: i64,
@@ -357,16 +361,41 @@ impl Store {
         display_name: &str,
         password_hash: Option<&str>,
     ) -> Result<UserId> {
+        self.insert_user(email, display_name, password_hash, false)
+            .await
+    }
+
+    /// A user created by accepting an invitation link with a password: the link proves only
+    /// that its holder received it, so the password is cleared when the email's owner first
+    /// signs in through an identity provider that verified the email.
+    pub async fn create_invited_user(
+        &self,
+        email: &Email,
+        display_name: &str,
+        password_hash: &str,
+    ) -> Result<UserId> {
+        self.insert_user(email, display_name, Some(password_hash), true)
+            .await
+    }
+
+    async fn insert_user(
+        &self,
+        email: &Email,
+        display_name: &str,
+        password_hash: Option<&str>,
+        password_from_invitation: bool,
+    ) -> Result<UserId> {
         let id = UserId::parse(&new_id()).expect("uuids are valid ids");
         let now = now_millis();
         on_pool!(self, |p| sqlx::query(
-            "INSERT INTO app_user (user_id, email, display_name, password_hash, disabled, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, FALSE, $5, $5)"
+            "INSERT INTO app_user (user_id, email, display_name, password_hash, password_from_invitation, disabled, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, FALSE, $6, $6)"
         )
         .bind(id.as_str())
         .bind(email.as_str())
         .bind(display_name)
         .bind(password_hash)
+        .bind(password_from_invitation)
         .bind(now)
         .execute(p).await.map(|r| r.rows_affected()))
         .map_err(conflict("a user with this email already exists"))?;
@@ -410,12 +439,13 @@ impl Store {
         Ok(())
     }
 
-    /// Sets a user's password hash and, in the same transaction, ends every session they hold
-    /// in any tenant: whoever knew the old password is signed out at once. Returns the sessions
-    /// ended.
-    pub async fn set_password(&self, user: &UserId, password_hash: &str) -> Result<u64> {
+    /// Sets a user's password hash (`None` clears it: no password sign-in) and, in the same
+    /// transaction, ends every session they hold in any tenant: whoever knew the old password
+    /// is signed out at once. Returns the sessions ended.
+    pub async fn set_password(&self, user: &UserId, password_hash: Option<&str>) -> Result<u64> {
         const SET: &str =
-            "UPDATE app_user SET password_hash = $2, updated_at = $3 WHERE user_id = $1";
+            "UPDATE app_user SET password_hash = $2, password_from_invitation = FALSE, \
+             updated_at = $3 WHERE user_id = $1";
         let now = now_millis();
         let ended = match &self.pool {
             Pool::Sqlite(p) => {
@@ -456,8 +486,9 @@ impl Store {
     // ---- authentication (looked up before a tenant is known) ----
 
     pub async fn user_credentials(&self, email: &Email) -> Result<Option<UserCredentials>> {
-        let row = on_pool!(self, |p| sqlx::query(
-            "SELECT user_id, password_hash, disabled FROM app_user WHERE email = $1"
+        let row = on_pool!(self, |p| {
+            sqlx::query(
+            "SELECT user_id, password_hash, disabled, password_from_invitation FROM app_user WHERE email = $1"
         )
         .bind(email.as_str())
         .fetch_optional(p)
@@ -467,8 +498,10 @@ impl Store {
                 user_id: parse_id(r.try_get("user_id")?)?,
                 password_hash: r.try_get("password_hash")?,
                 disabled: r.try_get("disabled")?,
+                password_from_invitation: r.try_get("password_from_invitation")?,
             })
-        })))?;
+        }))
+        })?;
         row.transpose()
     }
 
