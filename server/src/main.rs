@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context};
 use app::domain::{Email, ProviderConfig, Role, TenantId};
+use app::server::password::Passwords;
 use app::server::{auth, config, control_plane, demo, routes, state, store, telemetry, worker};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -14,8 +15,7 @@ use std::time::Duration;
     about = "Portico: the self-serve customer portal for SaaS deployments"
 )]
 struct Cli {
-    /// Provider configuration (TOML). Without one, the built-in demo configuration is used
-    /// and demo data is loaded.
+    /// Provider configuration (TOML). `serve` needs one, or `--demo`.
     #[arg(long, env = "PORTICO_CONFIG", global = true)]
     config: Option<PathBuf>,
 
@@ -33,7 +33,8 @@ struct Cli {
     #[arg(long, env = "PORTICO_DATA_DIR", default_value = "data", global = true)]
     data_dir: PathBuf,
 
-    /// Load the demo tenants and users even though a configuration file is given.
+    /// Load the demo tenants and users, whose password is published (with no `--config`, on
+    /// the built-in demo provider). For trying Portico out, never in production.
     #[arg(long, env = "PORTICO_DEMO", global = true)]
     demo: bool,
 
@@ -338,8 +339,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .user_credentials(&email)
                 .await?
                 .with_context(|| format!("no user {email}"))?;
-            let hash = auth::hash_password(read_password()?).await?;
-            let ended = store.set_password(&user.user_id, &hash).await?;
+            let hash = Passwords::default().hash(read_password()?).await?;
+            let ended = store.set_password(&user.user_id, Some(&hash)).await?;
             println!("password of {email} changed; {ended} session(s) ended");
             Ok(())
         }
@@ -418,7 +419,7 @@ async fn create_admin(
             .await?;
         println!("created tenant {tenant}");
     }
-    let hash = auth::hash_password(read_password()?).await?;
+    let hash = Passwords::default().hash(read_password()?).await?;
     let user = store
         .create_user(&email, name.unwrap_or(email.as_str()), Some(&hash))
         .await?;
@@ -434,6 +435,13 @@ async fn create_admin(
 }
 
 async fn serve(cli: &Cli, provider: ProviderConfig) -> anyhow::Result<()> {
+    if cli.config.is_none() && !cli.demo {
+        bail!(
+            "no provider configuration: pass --config <file> (PORTICO_CONFIG) with your plans \
+             and settings, or --demo (PORTICO_DEMO=true) to try the built-in demo provider with \
+             demo accounts whose password is published. `scripts/run` passes --demo"
+        );
+    }
     let leptos_options = leptos_options(&cli.leptos_config)?;
     let addr = leptos_options.site_addr;
     if let Some(embed) = &provider.embed {
@@ -461,7 +469,7 @@ async fn serve(cli: &Cli, provider: ProviderConfig) -> anyhow::Result<()> {
              PostgreSQL section shows how"
         );
     }
-    if (cli.config.is_none() || cli.demo) && demo::seed(&store, &provider).await? {
+    if cli.demo && demo::seed(&store, &provider).await? {
         tracing::info!("loaded demo data");
     }
     if let Some(url) = &cli.public_url {
@@ -495,6 +503,8 @@ async fn serve(cli: &Cli, provider: ProviderConfig) -> anyhow::Result<()> {
         trusted_proxies: cli.trusted_proxy.clone(),
     };
     let state = state::AppState::new(leptos_options, store.clone(), provider, settings);
+    // Before the first request: an unknown email's check must cost no more than any other.
+    state.passwords.warm_up().await;
     if !(0.0..=1.0).contains(&cli.sim_failure_rate) {
         bail!("--sim-failure-rate must be between 0 and 1");
     }

@@ -54,7 +54,10 @@ fn home_of(actor: &str, tenant: &str) -> Option<&'static str> {
 
 /// Every tenant gets a viewer and an operator, as globex has in the demo data.
 async fn add_missing_members(app: &TestApp) {
-    let hash = auth::hash_password(PW.into()).await.unwrap();
+    let hash = app::server::password::Passwords::default()
+        .hash(PW.into())
+        .await
+        .unwrap();
     for tenant in ["initech", "umbrella"] {
         for (prefix, role) in [("viewer", Role::Viewer), ("ops", Role::Operator)] {
             let email = Email::parse(&format!("{prefix}@{tenant}.test")).unwrap();

@@ -100,13 +100,10 @@ fn create_admin_makes_a_first_admin_who_can_sign_in_and_no_demo_data() {
             .await
             .unwrap()
             .expect("admin exists");
-        assert!(
-            app::server::auth::verify_password(
-                "a-long-enough-password".into(),
-                creds.password_hash
-            )
+        assert!(app::server::password::Passwords::default()
+            .verify("a-long-enough-password".into(), creds.password_hash)
             .await
-        );
+            .unwrap());
         let m = store.memberships(&creds.user_id).await.unwrap();
         assert_eq!(m[0].1, app::domain::Role::Admin);
     });
@@ -173,10 +170,10 @@ fn set_password_changes_it_and_signs_the_user_out_everywhere() {
         );
         let creds = store.user_credentials(&email).await.unwrap().unwrap();
         assert_eq!(creds.user_id, user);
-        assert!(
-            app::server::auth::verify_password("another-long-password".into(), creds.password_hash)
-                .await
-        );
+        assert!(app::server::password::Passwords::default()
+            .verify("another-long-password".into(), creds.password_hash)
+            .await
+            .unwrap());
     });
     let unknown = portico(dir.path())
         .args(["set-password", "--email", "nobody@acme.example"])
@@ -185,4 +182,21 @@ fn set_password_changes_it_and_signs_the_user_out_everywhere() {
         .unwrap();
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no user nobody@acme.example"));
+}
+
+#[test]
+fn serve_without_a_configuration_or_the_demo_flag_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = portico(dir.path())
+        .arg("serve")
+        .env_remove("PORTICO_DEMO")
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no provider configuration"), "{err}");
+    assert!(err.contains("--config") && err.contains("--demo"), "{err}");
+    // Nothing was created: no database, so no demo accounts with a published password.
+    assert!(!dir.path().join("data").exists());
 }

@@ -442,7 +442,75 @@ async fn database_failures_leak_nothing(engine: Engine) {
     }
 }
 
-on_both_engines!(database_failures_leak_nothing);
+async fn control_characters_are_refused_at_the_boundary(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let admin = app.sign_in("admin@globex.test", PW).await;
+    let cases: Vec<(&str, Reply)> = vec![
+        (
+            "email",
+            app.call(
+                None,
+                "sign_in",
+                &[("email", "admin\0@globex.test"), ("password", "x")],
+            )
+            .await,
+        ),
+        (
+            "user",
+            app.call(
+                Some(&admin),
+                "audit_log",
+                &[
+                    ("instance_id", ""),
+                    ("operation", ""),
+                    ("user", "\u{1}"),
+                    ("outcome", ""),
+                ],
+            )
+            .await,
+        ),
+        (
+            "idempotency_key",
+            app.call_json(
+                Some(&admin),
+                "request_operation",
+                serde_json::json!({
+                    "instance_id": "x\u{0}",
+                    "request": { "operation": "restart" },
+                    "idempotency_key": "k\u{0}"
+                }),
+            )
+            .await,
+        ),
+        (
+            "changes",
+            app.call_json(
+                Some(&admin),
+                "request_operation",
+                serde_json::json!({
+                    "instance_id": "x",
+                    "request": { "operation": "update-config", "changes": { "a\u{0}": 1 } },
+                    "idempotency_key": "k"
+                }),
+            )
+            .await,
+        ),
+        ("q", app.page(Some(&admin), "/instances?q=%00").await),
+        (
+            "user",
+            app.page(Some(&admin), "/audit/export?user=%7F").await,
+        ),
+    ];
+    for (field, r) in cases {
+        assert_eq!(r.status, 422, "{field}: {}", r.body);
+        assert!(r.body.contains("control characters"), "{field}: {}", r.body);
+    }
+}
+
+on_both_engines!(
+    database_failures_leak_nothing,
+    control_characters_are_refused_at_the_boundary
+);
 
 #[tokio::test]
 async fn repeated_failed_sign_ins_are_limited_per_account_with_retry_after() {
@@ -491,12 +559,7 @@ async fn repeated_failed_sign_ins_are_limited_per_account_with_retry_after() {
 #[tokio::test]
 async fn repeated_failures_from_one_address_are_limited_across_accounts() {
     let app = TestApp::spawn(Engine::Sqlite).await;
-    let from = |ip: &str, email: &str, pw: &str| {
-        let mut req = sign_in_request().body(form(email, pw)).unwrap();
-        let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
-        req.extensions_mut().insert(ConnectInfo(addr));
-        req
-    };
+    let from = sign_in_from;
     for i in 0..20 {
         let r = app
             .send(from(
@@ -515,6 +578,136 @@ async fn repeated_failures_from_one_address_are_limited_across_accounts() {
         .send(from("198.51.100.8", "admin@globex.test", PW))
         .await;
     assert_eq!(r.status, 200, "another address is not limited");
+}
+
+#[tokio::test]
+async fn the_server_names_each_request_itself() {
+    let settings = Settings {
+        trusted_proxies: vec!["10.0.0.9".parse().unwrap()],
+        ..Settings::default()
+    };
+    let app = TestApp::spawn_with(Engine::Sqlite, settings).await;
+    let from = |peer: &str, id: &str| {
+        let mut req = Request::get("/healthz")
+            .header("x-request-id", id)
+            .body(Body::empty())
+            .unwrap();
+        let addr: SocketAddr = format!("{peer}:40000").parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(addr));
+        req
+    };
+    let forged = "x tenant=umbrella user=admin@umbrella.test";
+    let r = app.send(from("203.0.113.7", forged)).await;
+    let id = r.header("x-request-id").unwrap();
+    assert_ne!(id, forged);
+    assert_eq!(id.len(), 36, "a fresh uuid: {id}");
+    // A trusted proxy's id is kept when it is well formed, and replaced when it is not.
+    let r = app.send(from("10.0.0.9", "edge-4b1d.7")).await;
+    assert_eq!(r.header("x-request-id"), Some("edge-4b1d.7"));
+    let r = app.send(from("10.0.0.9", forged)).await;
+    assert_ne!(r.header("x-request-id"), Some(forged));
+    let r = app.send(from("203.0.113.7", "edge-4b1d.7")).await;
+    assert_ne!(r.header("x-request-id"), Some("edge-4b1d.7"));
+}
+
+#[tokio::test]
+async fn answers_with_tenant_data_are_never_cached() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let cookie = app.sign_in("admin@globex.test", PW).await;
+    let filters = [("environment", ""), ("status", ""), ("q", "")];
+    let answers = [
+        ("page", app.page(Some(&cookie), "/instances").await),
+        (
+            "server function",
+            app.call(Some(&cookie), "list_instances", &filters).await,
+        ),
+        (
+            "export",
+            app.page(Some(&cookie), "/audit/export?format=csv").await,
+        ),
+    ];
+    for (what, r) in answers {
+        assert_eq!(r.status, 200, "{what}: {}", r.body);
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{what}");
+    }
+}
+
+fn sign_in_from(ip: &str, email: &str, pw: &str) -> Request<Body> {
+    let mut req = sign_in_request().body(form(email, pw)).unwrap();
+    let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
+    req.extensions_mut().insert(ConnectInfo(addr));
+    req
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_sent_in_parallel_cannot_outrun_the_limiter() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let attempts =
+        (0..25).map(|_| app.send(sign_in_from("203.0.113.7", "admin@globex.test", "guess")));
+    let statuses: Vec<u16> = futures::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, limited), (5, 20), "{statuses:?}");
+    assert!(app.state.passwords.evaluations() <= 5);
+}
+
+#[tokio::test]
+async fn a_stranger_guessing_does_not_lock_the_owner_out() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    for _ in 0..5 {
+        let r = app
+            .send(sign_in_from("203.0.113.7", "admin@globex.test", "guess"))
+            .await;
+        assert_eq!(r.status, 401, "{}", r.body);
+    }
+    let r = app
+        .send(sign_in_from("203.0.113.7", "admin@globex.test", PW))
+        .await;
+    assert_eq!(r.status, 429, "the guessing client is held back");
+    // The owner, elsewhere; an IPv6 neighbour of the guesser in the same /64 is not.
+    let owner = app
+        .send(sign_in_from("198.51.100.2", "admin@globex.test", PW))
+        .await;
+    assert_eq!(owner.status, 200, "{}", owner.body);
+    for _ in 0..5 {
+        let r = app
+            .send(sign_in_from(
+                "[2001:db8:7:7::1]",
+                "ops@globex.test",
+                "guess",
+            ))
+            .await;
+        assert_eq!(r.status, 401, "{}", r.body);
+    }
+    let neighbour = app
+        .send(sign_in_from(
+            "[2001:db8:7:7:ffff::2]",
+            "ops@globex.test",
+            PW,
+        ))
+        .await;
+    assert_eq!(neighbour.status, 429, "one /64 is one client");
+}
+
+#[tokio::test]
+async fn an_unknown_email_costs_the_same_password_work_as_a_known_one() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let mut work = Vec::new();
+    for email in ["admin@globex.test", "nobody@globex.test"] {
+        let before = app.state.passwords.evaluations();
+        let r = app.send(sign_in_from("192.0.2.1", email, "guess")).await;
+        assert_eq!(r.status, 401, "{}", r.body);
+        work.push(app.state.passwords.evaluations() - before);
+    }
+    assert_eq!(
+        work,
+        [1, 1],
+        "argon2 evaluations for a known and an unknown email"
+    );
 }
 
 /// JSON made of the fields the server functions read, nested and typed at random, so the
@@ -564,11 +757,20 @@ fn payload() -> impl proptest::strategy::Strategy<Value = String> {
 }
 
 #[test]
-fn no_payload_makes_a_server_function_fail_or_panic() {
+fn no_payload_makes_a_server_function_fail_or_panic_on_sqlite() {
+    no_payload_makes_a_server_function_fail_or_panic(Engine::Sqlite);
+}
+
+#[test]
+fn no_payload_makes_a_server_function_fail_or_panic_on_postgres() {
+    no_payload_makes_a_server_function_fail_or_panic(Engine::Postgres);
+}
+
+fn no_payload_makes_a_server_function_fail_or_panic(engine: Engine) {
     use proptest::prelude::*;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (app, cookie) = rt.block_on(async {
-        let app = TestApp::spawn(Engine::Sqlite).await;
+        let app = TestApp::spawn(engine).await;
         let cookie = app.sign_in("admin@umbrella.test", PW).await;
         (app, cookie)
     });

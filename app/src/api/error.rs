@@ -25,6 +25,8 @@ pub enum AppError {
     KeyReused,
     #[error("Too many failed sign-ins. Try again in {} minute(s).", retry_after_secs.div_ceil(60))]
     RateLimited { retry_after_secs: u64 },
+    #[error("The portal is busy. Try again in a few seconds.")]
+    Busy,
     #[error("Something went wrong on our side. If it persists, quote request id {request_id}.")]
     Internal { request_id: String },
     #[error("The request could not be completed: {0}")]
@@ -68,6 +70,7 @@ impl AppError {
             AppError::KeyReused => 409,
             AppError::RateLimited { .. } => 429,
             AppError::Transport(_) => 400,
+            AppError::Busy => 503,
             AppError::Internal { .. } => 500,
         }
     }

@@ -10,6 +10,7 @@ use crate::domain::{
     Email, InstanceDetail, InstanceFilter, InstanceId, InstanceSummary, Me, ParamEntry,
 };
 use crate::server::auth::{self, Session, SignInError};
+use crate::server::password::PasswordError;
 use crate::server::security;
 use crate::server::state::AppState;
 use crate::server::store::ops::{
@@ -30,8 +31,14 @@ pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
             http::StatusCode::from_u16(e.status()),
         ) {
             opts.set_status(code);
-            if let AppError::RateLimited { retry_after_secs } = e {
-                opts.insert_header(http::header::RETRY_AFTER, (*retry_after_secs).into());
+            match e {
+                AppError::RateLimited { retry_after_secs } => {
+                    opts.insert_header(http::header::RETRY_AFTER, (*retry_after_secs).into());
+                }
+                AppError::Busy => {
+                    opts.insert_header(http::header::RETRY_AFTER, 5.into());
+                }
+                _ => {}
             }
         }
     }
@@ -83,38 +90,50 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     if password.is_empty() {
         return Err(AppError::invalid("password", "must not be empty"));
     }
+    let addr = client_addr(&state)?;
+    let (token, record) = auth::sign_in_with_password(&state, addr, &email, password).await?;
+    tracing::info!(user = %record.user_id, tenant = %record.tenant_id, "signed in");
+    let opts = expect_context::<ResponseOptions>();
+    if let Ok(v) = auth::session_cookie(&state, &token).parse() {
+        opts.append_header(SET_COOKIE, v);
+    }
+    leptos_axum::redirect("/instances");
+    Ok(())
+}
+
+/// The client address of this server function's request, as the limiter counts it.
+pub(crate) fn client_addr(state: &AppState) -> Result<Option<std::net::IpAddr>, AppError> {
     let parts = use_context::<Parts>().ok_or_else(|| internal(&"request parts missing"))?;
-    let addr = security::client_addr(
+    Ok(security::client_addr(
         &parts.extensions,
         &parts.headers,
         &state.settings.trusted_proxies,
-    );
-    let limiter = &state.sign_in_limiter;
-    let now = std::time::Instant::now();
-    if let Err(wait) = limiter.check(addr, email.as_str(), now) {
-        tracing::warn!(email = %email, ?addr, "sign-in refused: too many failures");
-        return Err(AppError::RateLimited {
-            retry_after_secs: wait.as_secs().max(1),
-        });
-    }
-    match auth::sign_in_with_password(&state, &email, password).await {
-        Ok((token, record)) => {
-            limiter.record_success(email.as_str());
-            tracing::info!(user = %record.user_id, tenant = %record.tenant_id, "signed in");
-            let opts = expect_context::<ResponseOptions>();
-            if let Ok(v) = auth::session_cookie(&state, &token).parse() {
-                opts.append_header(SET_COOKIE, v);
+    ))
+}
+
+impl From<SignInError> for AppError {
+    fn from(e: SignInError) -> Self {
+        match e {
+            SignInError::BadCredentials => AppError::BadCredentials,
+            SignInError::NoTenant => AppError::NoTenant,
+            SignInError::RateLimited(wait) => {
+                tracing::warn!("sign-in refused: too many failures");
+                AppError::RateLimited {
+                    retry_after_secs: wait.as_secs().max(1),
+                }
             }
-            leptos_axum::redirect("/instances");
-            Ok(())
+            SignInError::Password(e) => e.into(),
+            SignInError::Store(e) => e.into(),
         }
-        Err(SignInError::BadCredentials) => {
-            limiter.record_failure(addr, email.as_str(), now);
-            tracing::info!(email = %email, "sign-in refused");
-            Err(AppError::BadCredentials)
+    }
+}
+
+impl From<PasswordError> for AppError {
+    fn from(e: PasswordError) -> Self {
+        match e {
+            PasswordError::Busy => AppError::Busy,
+            e => internal(&e),
         }
-        Err(SignInError::NoTenant) => Err(AppError::NoTenant),
-        Err(SignInError::Store(e)) => Err(e.into()),
     }
 }
 
@@ -169,7 +188,7 @@ pub async fn current_user() -> Result<Me, AppError> {
             .logo_url
             .clone()
             .unwrap_or_else(|| "/logo.svg".into()),
-        hide_header: r.origin == "embed"
+        hide_header: [auth::ORIGIN_EMBED, auth::ORIGIN_EMBED_HEADER].contains(&r.origin.as_str())
             && !state.provider.embed.as_ref().is_some_and(|e| e.show_header),
         email: r.email.clone(),
         display_name: r.display_name.clone(),
@@ -646,18 +665,25 @@ pub fn audit_entry(e: AuditEvent) -> AuditEntry {
     }
 }
 
+/// Whether this session may read the audit log.
+pub fn may_read_audit(state: &AppState, s: &Session) -> Result<(), AppError> {
+    if state.provider.audit.may_read(s.role()) {
+        Ok(())
+    } else {
+        Err(AppError::Denied {
+            reason: "Your role may not read the audit log.".into(),
+            field: None,
+        })
+    }
+}
+
 /// Reads the audit log for a session, honouring who may read it.
 pub async fn read_audit(
     state: &AppState,
     s: &Session,
     filter: &AuditFilter,
 ) -> Result<Vec<AuditEntry>, AppError> {
-    if !state.provider.audit.may_read(s.role()) {
-        return Err(AppError::Denied {
-            reason: "Your role may not read the audit log.".into(),
-            field: None,
-        });
-    }
+    may_read_audit(state, s)?;
     let events = state
         .store
         .list_audit(&s.scope(), filter, AUDIT_LIMIT)

@@ -1,18 +1,16 @@
 //! Server side of the member-management functions: admins only, the tenant from the session.
 
-use super::imp::{actor, internal, session, state};
+use super::imp::{actor, client_addr, internal, session, state};
 use super::AppError;
 use crate::domain::members::{may_manage_members, INVITATION_DAYS, MIN_PASSWORD_CHARS};
 use crate::domain::{
     Email, EmailDelivery, InvitationInfo, Member, Members, PendingInvitation, Role, UserId,
 };
-use crate::server::auth::{self, Session};
-use crate::server::security;
+use crate::server::auth::{self, Session, SignInError};
 use crate::server::state::AppState;
 use crate::server::store::members::MemberError;
-use crate::server::store::{now_millis, TenantScope};
+use crate::server::store::{now_millis, StoreError, TenantScope};
 use http::header::SET_COOKIE;
-use http::request::Parts;
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 
@@ -204,10 +202,10 @@ async fn pending(
 pub async fn invitation_info(token: String) -> Result<InvitationInfo, AppError> {
     let state = state()?;
     let (scope, invitation) = pending(&state, &token).await?;
-    let email = Email::parse(&invitation.email).map_err(|e| internal(&e))?;
+    // Not whether the email has an account: whoever holds the link (the inviting admin too)
+    // has not proved the email, and the answer would tell them about other tenants.
     Ok(InvitationInfo {
         tenant_name: state.store.tenant(&scope).await?.name,
-        has_account: state.store.user_credentials(&email).await?.is_some(),
         email: invitation.email,
         role: invitation.role,
     })
@@ -224,29 +222,17 @@ pub async fn accept_invitation(
     let user = match state.store.user_credentials(&email).await? {
         Some(creds) => {
             // An existing account joins only with its own password, counted like sign-ins.
-            let parts = use_context::<Parts>().ok_or_else(|| internal(&"request parts missing"))?;
-            let addr = security::client_addr(
-                &parts.extensions,
-                &parts.headers,
-                &state.settings.trusted_proxies,
-            );
-            let now = std::time::Instant::now();
-            let limiter = &state.sign_in_limiter;
-            if let Err(wait) = limiter.check(addr, email.as_str(), now) {
-                return Err(AppError::RateLimited {
-                    retry_after_secs: wait.as_secs().max(1),
-                });
+            let addr = client_addr(&state)?;
+            match auth::check_password(&state, addr, &email, password, Some(&creds)).await {
+                Ok(()) => creds.user_id,
+                Err(SignInError::BadCredentials) => {
+                    return Err(AppError::Denied {
+                        reason: "Incorrect password for this account.".into(),
+                        field: Some("password".into()),
+                    })
+                }
+                Err(e) => return Err(e.into()),
             }
-            let ok = auth::verify_password(password, creds.password_hash.clone()).await;
-            if !ok || creds.disabled {
-                limiter.record_failure(addr, email.as_str(), now);
-                return Err(AppError::Denied {
-                    reason: "Incorrect password for this account.".into(),
-                    field: Some("password".into()),
-                });
-            }
-            limiter.record_success(email.as_str());
-            creds.user_id
         }
         None => {
             let name = display_name.trim();
@@ -262,10 +248,13 @@ pub async fn accept_invitation(
                     format!("must be at least {MIN_PASSWORD_CHARS} characters"),
                 ));
             }
-            let hash = auth::hash_password(password)
-                .await
-                .map_err(|e| internal(&e))?;
-            state.store.create_user(&email, name, Some(&hash)).await?
+            let hash = state.passwords.hash(password).await?;
+            match state.store.create_invited_user(&email, name, &hash).await {
+                Ok(user) => user,
+                // Accepted at the same moment elsewhere: that acceptance used the link.
+                Err(StoreError::Conflict(_)) => return Err(AppError::NotFound),
+                Err(e) => return Err(e.into()),
+            }
         }
     };
     if !state

@@ -4,13 +4,12 @@
 //! only the token, in an HttpOnly cookie. Every way of signing in (password now; OpenID Connect
 //! and embed tokens later) ends in [`start_session`], so cookies and expiry live in one place.
 
+use super::password::PasswordError;
 use super::state::AppState;
-use super::store::{now_millis, NewSession, SessionRecord, StoreError, TenantScope};
-use crate::domain::{Email, Role, TenantId, UserId};
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+use super::store::{
+    now_millis, NewSession, SessionRecord, StoreError, TenantScope, UserCredentials,
 };
-use argon2::Argon2;
+use crate::domain::{Email, Role, TenantId, UserId};
 use base64::Engine;
 use http::HeaderMap;
 use rand::RngCore;
@@ -34,51 +33,6 @@ impl Session {
     }
 }
 
-/// Hashes with argon2id off the async runtime: a hash takes tens of milliseconds of CPU.
-pub async fn hash_password(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
-    })
-    .await?
-}
-
-/// Checks a password; with no stored hash it still spends the time of one check, so response
-/// time does not reveal which emails exist.
-pub async fn verify_password(password: String, stored: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || {
-        let decoy;
-        let hash = match &stored {
-            Some(h) => h.as_str(),
-            None => {
-                decoy = decoy_hash();
-                decoy.as_str()
-            }
-        };
-        let ok = PasswordHash::new(hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false);
-        ok && stored.is_some()
-    })
-    .await
-    .unwrap_or(false)
-}
-
-fn decoy_hash() -> String {
-    let salt = SaltString::encode_b64(b"portico-decoy-salt").expect("static salt is valid");
-    Argon2::default()
-        .hash_password(b"decoy", &salt)
-        .map(|h| h.to_string())
-        .unwrap_or_default()
-}
-
 pub fn token_hash(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -97,21 +51,59 @@ pub enum SignInError {
     BadCredentials,
     #[error("the account has no tenant")]
     NoTenant,
+    /// This client has failed too often at this account, or at too many accounts.
+    #[error("too many failed sign-ins; wait {0:?}")]
+    RateLimited(std::time::Duration),
+    /// The check could not run: every hasher stayed busy, or hashing failed.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Verifies email and password and starts a session in the user's first tenant.
+/// Checks `password` for the account `email` (`creds`: its credentials, if it exists) from
+/// the client `addr`: the attempt is reserved with the sign-in limiter before any hashing, so
+/// parallel guesses cannot outrun it, and a disabled or unknown account costs the same as a
+/// wrong password. Every password check of a person (sign-in, joining with an existing
+/// account) goes through here.
+#[tracing::instrument(skip(state, password, creds), fields(email = %email))]
+pub async fn check_password(
+    state: &AppState,
+    addr: Option<std::net::IpAddr>,
+    email: &Email,
+    password: String,
+    creds: Option<&UserCredentials>,
+) -> Result<(), SignInError> {
+    let reservation = state
+        .sign_in_limiter
+        .reserve(addr, email.as_str(), std::time::Instant::now())
+        .map_err(SignInError::RateLimited)?;
+    if !reservation.delay.is_zero() {
+        tokio::time::sleep(reservation.delay).await;
+    }
+    let hash = creds.and_then(|c| c.password_hash.clone());
+    let ok = state.passwords.verify(password, hash).await?;
+    if ok && creds.is_some_and(|c| !c.disabled) {
+        state.sign_in_limiter.succeeded(reservation);
+        Ok(())
+    } else {
+        tracing::info!(?addr, "password refused");
+        Err(SignInError::BadCredentials)
+    }
+}
+
+/// Verifies email and password from the client `addr` and starts a session in the user's
+/// first tenant.
 #[tracing::instrument(skip(state, password), fields(email = %email))]
 pub async fn sign_in_with_password(
     state: &AppState,
+    addr: Option<std::net::IpAddr>,
     email: &Email,
     password: String,
 ) -> Result<(String, SessionRecord), SignInError> {
     let creds = state.store.user_credentials(email).await?;
-    let hash = creds.as_ref().and_then(|c| c.password_hash.clone());
-    let ok = verify_password(password, hash).await;
-    let Some(creds) = creds.filter(|c| ok && !c.disabled) else {
+    check_password(state, addr, email, password, creds.as_ref()).await?;
+    let Some(creds) = creds else {
         return Err(SignInError::BadCredentials);
     };
     let Some((tenant, _)) = state
@@ -132,6 +124,14 @@ pub async fn sign_in_with_password(
     Ok((token, record))
 }
 
+/// How an embedded session began inside the provider's iframe: its token is the cookie's.
+pub const ORIGIN_EMBED: &str = "embed";
+/// The separate, short-lived token an embedded page uses when the browser keeps no cookie for
+/// the frame: accepted only in [`SESSION_HEADER`], never as a cookie.
+pub const ORIGIN_EMBED_HEADER: &str = "embed-header";
+/// How long that header token lasts; the provider's page signs the frame in again after.
+pub const EMBED_HEADER_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
 /// Creates a fresh session (a new id every time: no fixation) and returns its cookie token.
 pub async fn start_session(
     state: &AppState,
@@ -139,6 +139,18 @@ pub async fn start_session(
     tenant: &TenantId,
     origin: &str,
 ) -> Result<String, StoreError> {
+    start_session_lasting(state, user, tenant, origin, state.settings.session_absolute).await
+}
+
+/// [`start_session`], ending after `lifetime` (at most the configured absolute limit).
+pub async fn start_session_lasting(
+    state: &AppState,
+    user: &UserId,
+    tenant: &TenantId,
+    origin: &str,
+    lifetime: std::time::Duration,
+) -> Result<String, StoreError> {
+    let lifetime = lifetime.min(state.settings.session_absolute);
     let token = new_token();
     let now = now_millis();
     state
@@ -149,7 +161,7 @@ pub async fn start_session(
             tenant_id: tenant.clone(),
             origin: origin.into(),
             now,
-            expires_at: now + millis(state.settings.session_absolute),
+            expires_at: now + millis(lifetime),
         })
         .await?;
     Ok(token)
@@ -216,8 +228,9 @@ pub async fn current_session(
         .store
         .find_session(&hash, now, idle_cutoff)
         .await?
-        // Only an embedded session's token ever reaches the page's script.
-        .filter(|record| !by_header || record.origin == "embed")
+        // The header takes only the short-lived token made for it (the only token the page's
+        // script ever holds), and a cookie never does.
+        .filter(|record| by_header == (record.origin == ORIGIN_EMBED_HEADER))
         .map(|record| Session {
             token_hash: hash,
             record,
@@ -284,15 +297,6 @@ pub fn clear_cookie(state: &AppState) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn password_hash_verifies_only_the_right_password() {
-        let hash = hash_password("portico-demo".into()).await.unwrap();
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("portico-demo".into(), Some(hash.clone())).await);
-        assert!(!verify_password("portico-dem0".into(), Some(hash)).await);
-        assert!(!verify_password("anything".into(), None).await);
-    }
 
     #[test]
     fn session_token_is_read_from_among_other_cookies() {

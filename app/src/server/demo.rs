@@ -1,7 +1,7 @@
 //! Demo tenants, users and instances for the embedded default. Never loaded into a deployment
 //! that has its own configuration unless asked for with `--demo`.
 
-use super::auth::hash_password;
+use super::password::Passwords;
 use super::store::{now_millis, InstanceRecord, Store, TenantScope};
 use crate::domain::{
     Email, Endpoint, InstanceId, ParamValue, ProviderConfig, Resources, Role, Status, TenantId,
@@ -128,7 +128,7 @@ pub async fn seed(store: &Store, provider: &ProviderConfig) -> anyhow::Result<bo
             .create_tenant(&TenantId::parse(id)?, name, plan)
             .await?;
     }
-    let hash = hash_password(DEMO_PASSWORD.into()).await?;
+    let hash = Passwords::default().hash(DEMO_PASSWORD.into()).await?;
     for (email, display, tenant, role) in DEMO_USERS {
         let user = store
             .create_user(&Email::parse(email)?, display, Some(&hash))

@@ -1,6 +1,7 @@
 use super::embed::EmbedVerifier;
+use super::limiter::{ClientLimiter, SignInLimiter};
 use super::mail::Mailer;
-use super::security::SignInLimiter;
+use super::password::Passwords;
 use super::sso::Sso;
 use super::store::Store;
 use crate::domain::ProviderConfig;
@@ -69,6 +70,10 @@ pub struct AppState {
     pub provider: Arc<ProviderConfig>,
     pub settings: Arc<Settings>,
     pub sign_in_limiter: Arc<SignInLimiter>,
+    /// Every password hash and check, capped to the cores.
+    pub passwords: Arc<Passwords>,
+    /// Single sign-ons started per client.
+    pub sso_starts: Arc<ClientLimiter>,
     /// Present when the provider configuration enables embedding and its keys load.
     pub embed: Option<Arc<EmbedVerifier>>,
     /// Present when the provider configuration names OpenID Connect issuers and their client
@@ -132,6 +137,8 @@ impl AppState {
             provider: Arc::new(provider),
             settings: Arc::new(settings),
             sign_in_limiter: Arc::new(SignInLimiter::default()),
+            passwords: Arc::new(Passwords::default()),
+            sso_starts: Arc::new(ClientLimiter::sso_starts()),
         }
     }
 }
