@@ -817,7 +817,160 @@ async fn create_form_offers_only_the_tenants_plan(engine: Engine) {
     );
 }
 
+async fn denied(app: &TestApp, tenant: &str) -> Vec<app::server::store::ops::AuditEvent> {
+    let f = AuditFilter {
+        outcome: Some("denied".into()),
+        ..Default::default()
+    };
+    app.db
+        .store
+        .list_audit(&scope(tenant), &f, 1000)
+        .await
+        .unwrap()
+}
+
+async fn another_members_idempotency_key_answers_nothing_of_theirs(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let ops = app.sign_in("ops@globex.test", PW).await;
+    let viewer = app.sign_in("viewer@globex.test", PW).await;
+    let web = instance_named(&app, "globex", "globex-web").await;
+    let restart = json!({"operation": "restart"});
+    let first = request(&app, &ops, web.id.as_str(), restart.clone(), "shared-key").await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    // The viewer replays the operator's request with the operator's key: the policy answers.
+    let replay = request(
+        &app,
+        &viewer,
+        web.id.as_str(),
+        restart.clone(),
+        "shared-key",
+    )
+    .await;
+    assert_eq!(replay.status, 403, "{}", replay.body);
+    assert!(!replay
+        .body
+        .contains(first.json()["operation_id"].as_str().unwrap()));
+    // The operator's own replay still gets the first answer.
+    let again = request(&app, &ops, web.id.as_str(), restart, "shared-key").await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.json()["operation_id"], first.json()["operation_id"]);
+}
+
+async fn a_denied_requests_payload_is_audited_cut_short(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let viewer = app.sign_in("viewer@globex.test", PW).await;
+    let web = instance_named(&app, "globex", "globex-web").await;
+    let big = "A".repeat(200_000);
+    let r = request(
+        &app,
+        &viewer,
+        web.id.as_str(),
+        json!({"operation": "update-config", "changes": {"max_connections": big}}),
+        "big",
+    )
+    .await;
+    assert!(r.status == 403 || r.status == 422, "{}", r.status);
+    let events = denied(&app, "globex").await;
+    assert_eq!(events.len(), 1);
+    let stored = &events[0].parameters;
+    assert!(stored.len() <= 2048, "{} bytes stored", stored.len());
+    let json: serde_json::Value = serde_json::from_str(stored).expect("still JSON");
+    assert!(
+        json["truncated_from_bytes"].as_u64().unwrap() > 200_000,
+        "{json}"
+    );
+}
+
+async fn a_member_repeating_denied_requests_is_audited_a_few_times_a_minute(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let viewer = app.sign_in("viewer@globex.test", PW).await;
+    let web = instance_named(&app, "globex", "globex-web").await;
+    for i in 0..30 {
+        let r = request(
+            &app,
+            &viewer,
+            web.id.as_str(),
+            json!({"operation": "restart"}),
+            &format!("again-{i}"),
+        )
+        .await;
+        assert_eq!(r.status, 403, "every one is refused: {}", r.body);
+    }
+    let n = denied(&app, "globex").await.len() as i64;
+    assert_eq!(n, app::server::store::ops::DENIALS_AUDITED_PER_MINUTE);
+    // Another member's denials are still recorded.
+    let other = app.sign_in("ops@globex.test", PW).await;
+    let r = request(
+        &app,
+        &other,
+        web.id.as_str(),
+        json!({"operation": "delete", "confirm_name": "wrong"}),
+        "ops-delete",
+    )
+    .await;
+    assert!(r.status >= 400, "{}", r.body);
+    assert_eq!(denied(&app, "globex").await.len() as i64, n + 1);
+}
+
+async fn the_export_holds_the_whole_log_read_a_page_at_a_time(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let admin = app.sign_in("admin@globex.test", PW).await;
+    let creds = app
+        .db
+        .store
+        .user_credentials(&app::domain::Email::parse("admin@globex.test").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let actor = app::server::store::ops::Actor {
+        user_id: creds.user_id,
+        email: "admin@globex.test".into(),
+        role: Role::Admin,
+        request_id: None,
+    };
+    let n = 1_100;
+    for i in 0..n {
+        let e = app::server::store::ops::AuditEvent::by(
+            &scope("globex"),
+            &actor,
+            None,
+            app::domain::Operation::Restart,
+            format!("{{\"n\":{i}}}"),
+            "failed",
+            Some(format!("fixture {i}")),
+        );
+        app.db.store.record_audit(&e).await.unwrap();
+    }
+    let csv = app
+        .page(Some(&admin), "/audit/export?format=csv&outcome=failed")
+        .await;
+    assert_eq!(csv.status, 200);
+    let rows: Vec<&str> = csv.body.lines().skip(1).collect();
+    assert_eq!(
+        rows.len(),
+        n,
+        "every event, beyond one page and the page limit"
+    );
+    assert!(rows[0].contains("fixture 1099") && rows[n - 1].contains("fixture 0"));
+    let json = app
+        .page(Some(&admin), "/audit/export?format=json&outcome=failed")
+        .await;
+    let all: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), n);
+    let none = app
+        .page(Some(&admin), "/audit/export?format=json&outcome=nothing")
+        .await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&none.body).unwrap(),
+        json!([])
+    );
+}
+
 on_both_engines!(
+    another_members_idempotency_key_answers_nothing_of_theirs,
+    a_denied_requests_payload_is_audited_cut_short,
+    a_member_repeating_denied_requests_is_audited_a_few_times_a_minute,
+    the_export_holds_the_whole_log_read_a_page_at_a_time,
     pages_show_the_operation_in_flight_until_it_ends,
     detail_carries_the_plan_limits_and_only_editable_parameters,
     create_form_offers_only_the_tenants_plan,
@@ -834,3 +987,69 @@ on_both_engines!(
     admin_creates_then_deletes_an_instance,
     create_is_refused_outside_the_plan,
 );
+
+#[tokio::test]
+async fn each_operations_log_lines_name_that_operation_alone() {
+    let logs = common::CapturedLogs::global();
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let cookie = app.sign_in("ops@globex.test", PW).await;
+    let web = instance_named(&app, "globex", "globex-web").await;
+    // Another task logging on the same thread while the worker waits for the control plane.
+    let bystander = tokio::spawn(async {
+        loop {
+            tracing::info!("bystander tick");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    let w = Worker::new(
+        app.db.store.clone(),
+        app.state.provider.clone(),
+        Simulated::new(SimulatedSettings {
+            step: Duration::from_millis(30),
+            failure_rate: 0.0,
+            hang: false,
+        }),
+        quick(),
+    );
+    let mut ids = Vec::new();
+    for (i, op) in ["stop", "start", "restart"].into_iter().enumerate() {
+        let key = format!("log-{i}");
+        let res = request(
+            &app,
+            &cookie,
+            web.id.as_str(),
+            json!({ "operation": op }),
+            &key,
+        )
+        .await;
+        assert_eq!(res.status, 200, "{}", res.body);
+        ids.push(res.json()["operation_id"].as_str().unwrap().to_owned());
+        assert!(w.run_once().await.unwrap());
+    }
+    bystander.abort();
+    let text = logs.text();
+    // Other tests of this binary log too: look at this test's operations only.
+    let recorded: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("operation step recorded"))
+        .filter(|l| ids.iter().any(|id| l.contains(id.as_str())))
+        .collect();
+    assert_eq!(recorded.len(), 3, "{recorded:?}");
+    let third = recorded[2];
+    assert_eq!(third.matches("operation_id").count(), 1, "{third}");
+    assert!(third.contains(&ids[2]), "{third}");
+    assert!(
+        !third.contains(&ids[0]) && !third.contains(&ids[1]),
+        "{third}"
+    );
+    let ticks: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("bystander tick"))
+        .collect();
+    assert!(!ticks.is_empty());
+    let inside = ticks.iter().find(|l| l.contains("operation_id"));
+    assert!(
+        inside.is_none(),
+        "another task's lines are outside every operation: {inside:?}"
+    );
+}

@@ -12,10 +12,10 @@ use axum::Router;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::PropagateRequestIdLayer;
 use tower_http::trace::TraceLayer;
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const REQUEST_ID: HeaderName = HeaderName::from_static(security::REQUEST_ID);
 
 /// The routes outside Leptos (pages and server functions are enumerable from Leptos itself).
 /// The authorization matrix test requires a row for each, so add new ones here.
@@ -67,30 +67,36 @@ fn page_context(state: &AppState) {
 /// the request id itself.
 pub fn harden(app: Router<AppState>, state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
-    app.layer(RequestBodyLimitLayer::new(limit))
-        .layer(axum::middleware::from_fn(undecodable_is_bad_request))
-        .layer(axum::middleware::from_fn(security::contain_panics))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            security::guard,
-        ))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
-                let id = security::request_id(req.headers());
-                // tenant and user are filled in once the session is known.
-                tracing::info_span!(
-                    "request",
-                    method = %req.method(),
-                    path = %req.uri().path(),
-                    request_id = %id,
-                    tenant = tracing::field::Empty,
-                    user = tracing::field::Empty,
-                )
-            }),
-        )
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .with_state(state)
+    app.layer(axum::middleware::from_fn(
+        security::refuse_control_characters,
+    ))
+    .layer(RequestBodyLimitLayer::new(limit))
+    .layer(axum::middleware::from_fn(undecodable_is_bad_request))
+    .layer(axum::middleware::from_fn(security::contain_panics))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        security::guard,
+    ))
+    .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    .layer(
+        TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+            let id = security::request_id(req.headers());
+            // tenant and user are filled in once the session is known.
+            tracing::info_span!(
+                "request",
+                method = %req.method(),
+                path = %security::loggable_path(req.uri().path()),
+                request_id = %id,
+                tenant = tracing::field::Empty,
+                user = tracing::field::Empty,
+            )
+        }),
+    )
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        security::assign_request_id,
+    ))
+    .with_state(state)
 }
 
 /// leptos_axum routes each server function itself; this answers any other `/api/` path.
@@ -184,8 +190,9 @@ async fn export_audit(
     query: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    use crate::api::imp::{audit_filter, read_audit};
+    use crate::api::imp::{audit_entry, audit_filter, may_read_audit};
     use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+    use futures::StreamExt;
     let request_id = security::request_id(&headers);
     // The extractor's own message names the failing field and Rust types; say less.
     let Ok(axum::extract::Query(q)) = query else {
@@ -206,60 +213,100 @@ async fn export_audit(
             return security::internal_error_response(request_id);
         }
     };
+    if let Err(e) = may_read_audit(&state, &session) {
+        let code = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN);
+        return (code, e.to_string()).into_response();
+    }
     let filter = audit_filter(&q.instance_id, &q.operation, &q.user, &q.outcome);
-    let entries = match read_audit(&state, &session, &filter).await {
-        Ok(e) => e,
-        Err(e) => {
-            let code =
-                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return (code, e.to_string()).into_response();
-        }
-    };
-    if q.format == "json" {
-        let body = serde_json::to_string_pretty(&entries).unwrap_or_else(|_| "[]".into());
-        return (
-            [
-                (CONTENT_TYPE, "application/json"),
-                (
-                    CONTENT_DISPOSITION,
-                    "attachment; filename=\"portico-audit.json\"",
-                ),
-            ],
-            body,
+    let json = q.format == "json";
+    let (content_type, disposition, head, tail) = if json {
+        (
+            "application/json",
+            "attachment; filename=\"portico-audit.json\"",
+            "[",
+            "\n]\n",
         )
-            .into_response();
-    }
-    let mut csv = String::from(
-        "time,actor,role,instance,instance_id,operation,parameters,outcome,reason,request_id\r\n",
-    );
-    for e in &entries {
-        let fields = [
-            &e.time,
-            &e.actor,
-            &e.role,
-            &e.instance,
-            &e.instance_id,
-            &e.operation,
-            &e.parameters,
-            &e.outcome,
-            &e.reason,
-            &e.request_id,
-        ];
-        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        csv.push_str(&line.join(","));
-        csv.push_str("\r\n");
-    }
+    } else {
+        (
+            "text/csv; charset=utf-8",
+            "attachment; filename=\"portico-audit.csv\"",
+            "time,actor,role,instance,instance_id,operation,parameters,outcome,reason,request_id\r\n",
+            "",
+        )
+    };
+    // The whole log, a page at a time: memory stays bounded however long it is.
+    let (scope, request_id) = (session.scope(), request_id.to_owned());
+    let pages = futures::stream::try_unfold(Some((None, true)), move |cursor| {
+        let (state, scope, filter, request_id) = (
+            state.clone(),
+            scope.clone(),
+            filter.clone(),
+            request_id.clone(),
+        );
+        async move {
+            let Some((before, first)) = cursor else {
+                return Ok(None);
+            };
+            let page = state
+                .store
+                .audit_page(&scope, &filter, before, EXPORT_PAGE)
+                .await
+                .map_err(|e| {
+                    tracing::error!(%request_id, error = ?e, "audit export failed part way");
+                    std::io::Error::other("audit export failed")
+                })?;
+            let next = page.last().map(|(seq, _)| *seq);
+            let full = page.len() == usize::try_from(EXPORT_PAGE).unwrap_or(usize::MAX);
+            let mut chunk = String::new();
+            for (i, (_, e)) in page.into_iter().enumerate() {
+                let e = audit_entry(e);
+                if json {
+                    chunk.push_str(if first && i == 0 { "\n" } else { ",\n" });
+                    chunk.push_str(&serde_json::to_string(&e).unwrap_or_else(|_| "{}".into()));
+                } else {
+                    csv_line(&mut chunk, &e);
+                }
+            }
+            let after = if full {
+                next.map(|n| (Some(n), false))
+            } else {
+                None
+            };
+            Ok::<_, std::io::Error>(Some((chunk, after)))
+        }
+    });
+    let body = futures::stream::once(async move { Ok(head.to_owned()) })
+        .chain(pages)
+        .chain(futures::stream::once(async move { Ok(tail.to_owned()) }));
     (
         [
-            (CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                CONTENT_DISPOSITION,
-                "attachment; filename=\"portico-audit.csv\"",
-            ),
+            (CONTENT_TYPE, content_type),
+            (CONTENT_DISPOSITION, disposition),
         ],
-        csv,
+        axum::body::Body::from_stream(body),
     )
         .into_response()
+}
+
+/// Audit events read per query while exporting.
+const EXPORT_PAGE: i64 = 500;
+
+fn csv_line(out: &mut String, e: &crate::domain::AuditEntry) {
+    let fields = [
+        &e.time,
+        &e.actor,
+        &e.role,
+        &e.instance,
+        &e.instance_id,
+        &e.operation,
+        &e.parameters,
+        &e.outcome,
+        &e.reason,
+        &e.request_id,
+    ];
+    let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+    out.push_str(&line.join(","));
+    out.push_str("\r\n");
 }
 
 /// One CSV field: quoted when needed, and never read as a formula by a spreadsheet.

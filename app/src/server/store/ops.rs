@@ -242,6 +242,41 @@ where
 }
 
 /// Inserts one audit event with any executor (pool or open transaction).
+/// The most bytes of an audit event's parameters or reason that are stored: a denied request
+/// may carry a body of hundreds of kilobytes, which must not become the audit log's.
+pub const AUDIT_TEXT_MAX: usize = 2048;
+
+/// Denied requests of one user recorded per minute; further ones are refused unrecorded.
+pub const DENIALS_AUDITED_PER_MINUTE: i64 = 20;
+
+/// `s`, cut to at most [`AUDIT_TEXT_MAX`] bytes (on a character boundary) and marked when cut.
+pub fn bounded_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.len() <= AUDIT_TEXT_MAX {
+        return s.into();
+    }
+    let mark = format!("… [truncated from {} bytes]", s.len());
+    let mut end = AUDIT_TEXT_MAX - mark.len();
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{mark}", &s[..end]).into()
+}
+
+/// The parameters' JSON as stored: whole when small, else still JSON, saying it was cut and
+/// keeping its start.
+pub fn bounded_parameters(json: &str) -> std::borrow::Cow<'_, str> {
+    if json.len() <= AUDIT_TEXT_MAX {
+        return json.into();
+    }
+    let mut end = AUDIT_TEXT_MAX / 2;
+    while !json.is_char_boundary(end) {
+        end -= 1;
+    }
+    serde_json::json!({ "truncated_from_bytes": json.len(), "start": &json[..end] })
+        .to_string()
+        .into()
+}
+
 macro_rules! insert_audit {
     ($exec:expr, $e:expr) => {{
         let e: &AuditEvent = $e;
@@ -259,15 +294,21 @@ macro_rules! insert_audit {
         .bind(&e.instance_name)
         .bind(&e.operation_id)
         .bind(&e.operation)
-        .bind(&e.parameters)
+        .bind($crate::server::store::ops::bounded_parameters(&e.parameters).as_ref())
         .bind(&e.outcome)
-        .bind(&e.reason)
+        .bind(e.reason.as_deref().map($crate::server::store::ops::bounded_text))
         .bind(&e.request_id)
         .bind(e.created_at)
         .execute($exec)
         .await
         .map(|r| r.rows_affected())
     }};
+}
+
+/// An idempotency key as stored: each user's keys are their own, so a key another member used
+/// (seen in a shared screen or a log) answers nothing but this user's own requests.
+fn user_key(actor: &Actor, key: &str) -> String {
+    format!("{}/{key}", actor.user_id)
 }
 
 /// The operation an idempotency key was first used for: (operation id, instance id, request).
@@ -327,11 +368,26 @@ impl Store {
         f: &AuditFilter,
         limit: i64,
     ) -> Result<Vec<AuditEvent>> {
+        let page = self.audit_page(scope, f, None, limit).await?;
+        Ok(page.into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// One page of the tenant's audit log, newest first, from just before the position
+    /// `before` (the start when `None`); each event with its position, the next page's
+    /// `before`.
+    pub async fn audit_page(
+        &self,
+        scope: &TenantScope,
+        f: &AuditFilter,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<(i64, AuditEvent)>> {
         let tenant = scope.tenant_id().as_str();
         scoped!(self, tenant, |tx| sqlx::query(
             "SELECT * FROM audit_event WHERE tenant_id = $1 \
                AND ($2 IS NULL OR instance_id = $2) AND ($3 IS NULL OR operation = $3) \
                AND ($4 IS NULL OR actor_email = $4) AND ($5 IS NULL OR outcome = $5) \
+               AND ($7 IS NULL OR audit_seq < $7) \
              ORDER BY audit_seq DESC LIMIT $6"
         )
         .bind(tenant)
@@ -340,10 +396,11 @@ impl Store {
         .bind(&f.user)
         .bind(&f.outcome)
         .bind(limit)
+        .bind(before)
         .fetch_all(&mut *tx)
         .await?
         .iter()
-        .map(audit_from_row)
+        .map(|r| -> Result<(i64, AuditEvent)> { Ok((r.try_get("audit_seq")?, audit_from_row(r)?)) })
         .collect::<Result<Vec<_>>>()?)
     }
 
@@ -440,6 +497,8 @@ impl Store {
         decide: impl FnOnce(&InstanceRecord, bool) -> std::result::Result<(), Denial>,
     ) -> std::result::Result<Submitted, SubmitError> {
         let tenant = scope.tenant_id().as_str();
+        let key = idempotency_key.map(|k| user_key(actor, k));
+        let idempotency_key = key.as_deref();
         let request_json =
             serde_json::to_string(request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let op = request.operation();
@@ -542,6 +601,8 @@ impl Store {
         decide: impl FnOnce(u32) -> std::result::Result<(), Denial>,
     ) -> std::result::Result<Submitted, SubmitError> {
         let tenant = scope.tenant_id().as_str();
+        let key = idempotency_key.map(|k| user_key(actor, k));
+        let idempotency_key = key.as_deref();
         let request_json =
             serde_json::to_string(request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let now = now_millis();
@@ -644,6 +705,22 @@ impl Store {
             Err(SubmitError::KeyReused) => SubmitError::KeyReused.to_string(),
             _ => return Ok(()),
         };
+        // A member sending denied requests in a loop must not fill the log.
+        let since = now_millis() - 60_000;
+        let tenant = scope.tenant_id().as_str();
+        let recent: i64 = scoped!(self, tenant, |tx| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_event \
+             WHERE tenant_id = $1 AND user_id = $2 AND outcome = 'denied' AND created_at > $3"
+        )
+        .bind(tenant)
+        .bind(actor.user_id.as_str())
+        .bind(since)
+        .fetch_one(&mut *tx)
+        .await?)?;
+        if recent >= DENIALS_AUDITED_PER_MINUTE {
+            tracing::warn!(user = %actor.user_id, "denied request not audited: too many this minute");
+            return Ok(());
+        }
         let mut event = AuditEvent::by(
             scope,
             actor,
