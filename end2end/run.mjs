@@ -19,7 +19,7 @@ const base = `http://127.0.0.1:${port}`;
 const dataDir = mkdtempSync(join(tmpdir(), 'portico-e2e-'));
 mkdirSync(join(here, 'artifacts'), { recursive: true });
 
-const server = spawn(bin, ['serve'], {
+const server = spawn(bin, ['serve', '--demo'], {
   cwd: root,
   env: {
     ...process.env,

@@ -42,7 +42,7 @@ test('an admin invites someone by link; they join with that role; the last admin
   await ready(ivy, 'invite');
   await ivy.getByText('You are invited as operator with the email ivy@partner.test.').waitFor();
   await ivy.getByLabel('Your name').fill('Ivy Invitee');
-  await ivy.getByLabel('Choose a password').fill('ivy-long-password');
+  await ivy.getByLabel('Password', { exact: true }).fill('ivy-long-password');
   await ivy.getByRole('button', { name: 'Accept and sign in' }).click();
   await ivy.waitForURL('**/instances');
   assert.ok((await instanceNames(ivy)).every((n) => n.startsWith('globex-')));

@@ -263,7 +263,7 @@ async fn serve_refuses_an_owner_and_runs_as_the_portal_role() {
         c
     };
 
-    let out = portico(&["serve", "--database-url", &urls.owner])
+    let out = portico(&["serve", "--demo", "--database-url", &urls.owner])
         .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
         .output()
         .unwrap();
@@ -279,6 +279,7 @@ async fn serve_refuses_an_owner_and_runs_as_the_portal_role() {
         .port();
     let mut child = portico(&[
         "serve",
+        "--demo",
         "--database-url",
         &urls.app,
         "--migration-database-url",

@@ -78,6 +78,4 @@ pub struct InvitationInfo {
     pub tenant_name: String,
     pub email: String,
     pub role: Role,
-    /// The email already has an account: accepting asks for its password, not a new one.
-    pub has_account: bool,
 }

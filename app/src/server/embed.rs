@@ -447,17 +447,30 @@ pub async fn sign_in(
         let Some(user) = member(&state, &identity).await? else {
             return Ok(Ok(None));
         };
-        let token = auth::start_session(&state, &user, &identity.tenant, "embed").await?;
-        Ok::<_, StoreError>(Ok(Some(token)))
+        let token =
+            auth::start_session(&state, &user, &identity.tenant, auth::ORIGIN_EMBED).await?;
+        let header_token = auth::start_session_lasting(
+            &state,
+            &user,
+            &identity.tenant,
+            auth::ORIGIN_EMBED_HEADER,
+            auth::EMBED_HEADER_LIFETIME,
+        )
+        .await?;
+        Ok::<_, StoreError>(Ok(Some((token, header_token))))
     }
     .await;
     match started {
-        Ok(Ok(Some(session))) => {
+        Ok(Ok(Some((session, header_token)))) => {
             tracing::info!(%request_id, tenant = %identity.tenant, email = %identity.email, "signed in by embed token");
-            // The token also travels in the fragment (never sent to a server, removed from the
-            // address at once by the page's script), for a browser that keeps no cookie for
-            // the frame: the page then sends it with each server-function call instead.
-            let location = format!("/instances#{}={session}", crate::api::client::FRAGMENT_KEY);
+            // For a browser that keeps no cookie for the frame, a second, short-lived token
+            // travels in the fragment (never sent to a server, removed from the address at once
+            // by the page's script); the page sends it with each server-function call, and the
+            // server takes it from that header only. The cookie's token never reaches script.
+            let location = format!(
+                "/instances#{}={header_token}",
+                crate::api::client::FRAGMENT_KEY
+            );
             let mut res = (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
             let h = res.headers_mut();
             if let Ok(v) = HeaderValue::from_str(&auth::session_cookie(&state, &session)) {

@@ -53,9 +53,15 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(
     {
         return Err(format!("{url}: document too large"));
     }
-    let body = res.bytes().await.map_err(|e| format!("{url}: {e}"))?;
-    if body.len() > MAX_DOCUMENT_BYTES {
-        return Err(format!("{url}: document too large"));
+    // Read a chunk at a time: a body without Content-Length is refused as soon as it passes
+    // the limit, not after it has all arrived.
+    let mut res = res;
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(|e| format!("{url}: {e}"))? {
+        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+            return Err(format!("{url}: document too large"));
+        }
+        body.extend_from_slice(&chunk);
     }
     serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))
 }
@@ -91,13 +97,35 @@ pub enum KeyError {
     Unavailable(String),
 }
 
-/// The keys at one URL, cached.
-#[derive(Default)]
+/// The keys at one URL, cached. A token whose key is held is checked at once, even while
+/// another request waits for the publisher: only requests that need a fetch wait for it.
 pub struct JwksCache {
-    cached: tokio::sync::Mutex<Cached>,
+    cached: std::sync::Mutex<Cached>,
+    /// Held while fetching, so one fetch runs at a time.
+    fetching: tokio::sync::Mutex<()>,
+    min_refresh: Duration,
+}
+
+impl Default for JwksCache {
+    fn default() -> Self {
+        JwksCache::with_min_refresh(MIN_REFRESH)
+    }
 }
 
 impl JwksCache {
+    /// A cache that fetches again for an unknown `kid` at most once per `min_refresh`.
+    pub fn with_min_refresh(min_refresh: Duration) -> Self {
+        JwksCache {
+            cached: std::sync::Mutex::default(),
+            fetching: tokio::sync::Mutex::default(),
+            min_refresh,
+        }
+    }
+
+    fn cached(&self) -> std::sync::MutexGuard<'_, Cached> {
+        self.cached.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The key a token's `kid` names (or the only key, when the token names none) and its
     /// pinned algorithm, from the set at `url`.
     pub async fn key(
@@ -106,7 +134,6 @@ impl JwksCache {
         url: &str,
         kid: Option<&str>,
     ) -> Result<(Algorithm, DecodingKey), KeyError> {
-        let mut cached = self.cached.lock().await;
         let find = |keys: &[Key]| -> Option<(Algorithm, DecodingKey)> {
             let found = match kid {
                 Some(kid) => keys.iter().find(|k| k.kid.as_deref() == Some(kid)),
@@ -115,38 +142,53 @@ impl JwksCache {
             };
             found.map(|k| (k.alg, k.key.clone()))
         };
-        let fresh = cached.fetched_at.is_some_and(|at| at.elapsed() < MAX_AGE);
-        if fresh {
-            if let Some(k) = find(&cached.keys) {
-                return Ok(k);
-            }
-        }
-        if cached.tried_at.is_some_and(|at| at.elapsed() < MIN_REFRESH) {
-            return find(&cached.keys).ok_or_else(|| match &cached.failed {
-                Some(why) => KeyError::Unavailable(why.clone()),
-                None => KeyError::Unknown,
-            });
-        }
-        cached.tried_at = Some(Instant::now());
-        match get_json::<LenientSet>(http, url).await {
-            Ok(set) => {
-                cached.keys = set.keys.iter().filter_map(signing_key).collect();
-                cached.fetched_at = cached.tried_at;
-                cached.failed = None;
-                tracing::info!(%url, keys = cached.keys.len(), "fetched signing keys");
-            }
-            Err(why) => {
-                cached.failed = Some(why.clone());
-                match find(&cached.keys) {
-                    Some(k) => {
-                        tracing::warn!(%why, "signing keys not refreshed; using those held");
-                        return Ok(k);
-                    }
-                    None => return Err(KeyError::Unavailable(why)),
+        let fresh = |c: &Cached| c.fetched_at.is_some_and(|at| at.elapsed() < MAX_AGE);
+        {
+            let c = self.cached();
+            if fresh(&c) {
+                if let Some(k) = find(&c.keys) {
+                    return Ok(k);
                 }
             }
         }
-        find(&cached.keys).ok_or(KeyError::Unknown)
+        let _one_fetch = self.fetching.lock().await;
+        {
+            let mut c = self.cached();
+            // Another request may have fetched while this one waited.
+            if fresh(&c) {
+                if let Some(k) = find(&c.keys) {
+                    return Ok(k);
+                }
+            }
+            if c.tried_at.is_some_and(|at| at.elapsed() < self.min_refresh) {
+                return find(&c.keys).ok_or_else(|| match &c.failed {
+                    Some(why) => KeyError::Unavailable(why.clone()),
+                    None => KeyError::Unknown,
+                });
+            }
+            c.tried_at = Some(Instant::now());
+        }
+        let fetched = get_json::<LenientSet>(http, url).await;
+        let mut c = self.cached();
+        match fetched {
+            Ok(set) => {
+                c.keys = set.keys.iter().filter_map(signing_key).collect();
+                c.fetched_at = c.tried_at;
+                c.failed = None;
+                tracing::info!(%url, keys = c.keys.len(), "fetched signing keys");
+            }
+            Err(why) => {
+                c.failed = Some(why.clone());
+                return match find(&c.keys) {
+                    Some(k) => {
+                        tracing::warn!(%why, "signing keys not refreshed; using those held");
+                        Ok(k)
+                    }
+                    None => Err(KeyError::Unavailable(why)),
+                };
+            }
+        }
+        find(&c.keys).ok_or(KeyError::Unknown)
     }
 }
 
@@ -191,6 +233,79 @@ fn signing_key(v: &Value) -> Option<Key> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A key set at a loopback URL: the first request is answered at once, later ones after
+    /// `later` (a publisher gone slow).
+    async fn publisher(later: Duration) -> String {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let set = serde_json::json!({ "keys": [
+            { "kty": "RSA", "kid": "held", "n": "sXch", "e": "AQAB" }
+        ] });
+        let app = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let (calls, set) = (calls.clone(), set.clone());
+                async move {
+                    if calls.fetch_add(1, Ordering::SeqCst) > 0 {
+                        tokio::time::sleep(later).await;
+                    }
+                    axum::Json(set)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_held_key_is_served_while_a_slow_fetch_is_under_way() {
+        let url = publisher(Duration::from_secs(5)).await;
+        let http = http_client().unwrap();
+        let cache = Arc::new(JwksCache::with_min_refresh(Duration::ZERO));
+        assert!(cache.key(&http, &url, Some("held")).await.is_ok());
+        // An unknown kid makes the cache fetch again, from a publisher that now takes 5 s.
+        let slow = {
+            let (cache, http, url) = (cache.clone(), http.clone(), url.clone());
+            tokio::spawn(async move { cache.key(&http, &url, Some("new")).await })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let held =
+            tokio::time::timeout(Duration::from_secs(2), cache.key(&http, &url, Some("held")))
+                .await;
+        assert!(
+            matches!(held, Ok(Ok(_))),
+            "the held key does not wait for the fetch"
+        );
+        slow.abort();
+    }
+
+    #[tokio::test]
+    async fn a_document_without_a_length_is_refused_once_it_passes_the_limit() {
+        let endless = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(|| async {
+                let chunk = bytes_of(64 * 1024);
+                let stream =
+                    futures::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+                axum::body::Body::from_stream(stream)
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, endless).await.unwrap() });
+        let err = get_json::<serde_json::Value>(&http_client().unwrap(), &url)
+            .await
+            .unwrap_err();
+        assert!(err.contains("too large"), "{err}");
+    }
+
+    fn bytes_of(n: usize) -> axum::body::Bytes {
+        axum::body::Bytes::from(vec![b' '; n])
+    }
 
     #[test]
     fn keys_are_pinned_and_symmetric_or_encryption_keys_left_out() {

@@ -1,23 +1,21 @@
 //! Protections every request passes through: refusal of cross-site state changes, security
 //! headers on every response, the per-page Content-Security-Policy nonce, panics contained to a
-//! generic error, and the sign-in rate limiter.
+//! generic error.
 
 use super::state::AppState;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{
-    CONTENT_SECURITY_POLICY, HOST, ORIGIN, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, VARY,
-    X_CONTENT_TYPE_OPTIONS,
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, HOST, ORIGIN, REFERRER_POLICY,
+    STRICT_TRANSPORT_SECURITY, VARY, X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 /// Refuses state-changing requests from other sites and adds the security headers.
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let dynamic = !is_static_asset(req.uri().path());
     let refused = cross_site_refusal(&state, req.method(), req.headers());
     let mut res = match refused {
         Some(why) => {
@@ -31,7 +29,153 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         None => next.run(req).await,
     };
     add_headers(&state, res.headers_mut());
+    // Pages, server functions and exports may carry a tenant's data (and pages a one-time
+    // CSP nonce): no cache, shared or private, keeps them.
+    if dynamic && !res.headers().contains_key(CACHE_CONTROL) {
+        res.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     res
+}
+
+/// Files of the site (the bundle, styles, images), named with an extension; every route that
+/// answers with data has none.
+fn is_static_asset(path: &str) -> bool {
+    path.rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains('.'))
+}
+
+/// Whether `s` holds a control character other than tab and line breaks: nothing a person
+/// types, and PostgreSQL refuses NUL in text outright.
+pub fn has_control_character(s: &str) -> bool {
+    s.chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
+
+/// The first field (query parameter, form field or JSON string) of `query` and `body` holding
+/// a control character: its name, or `"-"` when the field has none.
+fn field_with_control_character(query: &str, content_type: &str, body: &[u8]) -> Option<String> {
+    let in_pairs = |bytes: &[u8]| {
+        form_urlencoded::parse(bytes)
+            .find(|(k, v)| has_control_character(k) || has_control_character(v))
+            .map(|(k, _)| k.into_owned())
+    };
+    if let Some(field) = in_pairs(query.as_bytes()) {
+        return Some(field);
+    }
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        return in_pairs(body);
+    }
+    if content_type.starts_with("application/json") {
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        return json_field_with_control_character(&value, "-");
+    }
+    None
+}
+
+fn json_field_with_control_character(v: &serde_json::Value, name: &str) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => has_control_character(s).then(|| name.to_owned()),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .find_map(|i| json_field_with_control_character(i, name)),
+        serde_json::Value::Object(m) => m.iter().find_map(|(k, v)| {
+            if has_control_character(k) {
+                Some(name.to_owned())
+            } else {
+                json_field_with_control_character(v, k)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// Refuses, with 422 naming the field, any request whose query string or server-function
+/// body holds a control character: ids, emails, keys, filters and parameter names never do.
+pub async fn refuse_control_characters(req: Request, next: Next) -> Response {
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let api = req.uri().path().starts_with("/api/");
+    let (req, body) = if api {
+        let (parts, body) = req.into_parts();
+        // Inside the body size limit: reading fails (413) past it.
+        let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(b) => b,
+            Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+        };
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
+        (req, bytes)
+    } else {
+        (req, Default::default())
+    };
+    let content_type = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let Some(field) = field_with_control_character(&query, &content_type, &body) else {
+        return next.run(req).await;
+    };
+    tracing::info!(field, "request refused: a control character");
+    let error = crate::api::AppError::invalid(&field, "must not contain control characters");
+    let body = serde_json::to_string(&error).unwrap_or_default();
+    let content_type = if api {
+        "application/json"
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    let body = if api { body } else { error.to_string() };
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        body,
+    )
+        .into_response()
+}
+
+/// A request's path as logs may show it: an invitation link's token is a credential, so it
+/// is left out.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/invite/") {
+        Some(token) if !token.is_empty() => "/invite/[redacted]".into(),
+        _ => path.into(),
+    }
+}
+
+/// The header that names a request in logs, the audit log and error messages.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Gives every request an id of the server's own, replacing whatever the client sent: an id
+/// is believed only from a trusted proxy, and only in a strict form (1–64 of `A-Z a-z 0-9 . _ -`),
+/// so no client can write text of its choosing into logs and the audit log.
+pub async fn assign_request_id(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let from_proxy = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|c| state.settings.trusted_proxies.contains(&c.0.ip()));
+    let forwarded = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| from_proxy && is_request_id(id))
+        .map(str::to_owned);
+    let id = forwarded.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        req.headers_mut().insert(REQUEST_ID, v);
+    }
+    next.run(req).await
+}
+
+fn is_request_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Why a request must be refused as cross-site, if it must. Reads never change state, so only
@@ -165,7 +309,7 @@ fn add_headers(state: &AppState, h: &mut HeaderMap) {
 /// The id `SetRequestIdLayer` gave this request ("-" outside the router, e.g. in unit tests).
 pub fn request_id(headers: &HeaderMap) -> &str {
     headers
-        .get("x-request-id")
+        .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
 }
@@ -267,205 +411,9 @@ pub fn client_addr(
     )
 }
 
-/// Failed sign-ins allowed per key and window before sign-in is refused until it ends.
-#[derive(Debug, Clone, Copy)]
-pub struct Limit {
-    pub failures: u32,
-    pub window: Duration,
-}
-
-/// Counts failed sign-ins per client address and per account. Memory stays bounded: at most
-/// `max_keys` entries per kind; when full, expired entries go first, then the oldest.
-pub struct SignInLimiter {
-    per_addr: Limit,
-    per_account: Limit,
-    max_keys: usize,
-    state: Mutex<(HashMap<IpAddr, Window>, HashMap<String, Window>)>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    failures: u32,
-    ends: Instant,
-}
-
-impl Default for SignInLimiter {
-    fn default() -> Self {
-        SignInLimiter::new(
-            Limit {
-                failures: 20,
-                window: Duration::from_secs(15 * 60),
-            },
-            Limit {
-                failures: 5,
-                window: Duration::from_secs(15 * 60),
-            },
-            10_000,
-        )
-    }
-}
-
-impl SignInLimiter {
-    pub fn new(per_addr: Limit, per_account: Limit, max_keys: usize) -> Self {
-        SignInLimiter {
-            per_addr,
-            per_account,
-            max_keys: max_keys.max(1),
-            state: Mutex::new((HashMap::new(), HashMap::new())),
-        }
-    }
-
-    /// `Err(wait)` when this address or account has failed too often; checked before the
-    /// password is even looked at.
-    pub fn check(&self, addr: Option<IpAddr>, account: &str, now: Instant) -> Result<(), Duration> {
-        let guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let blocked = |w: Option<&Window>, limit: Limit| {
-            w.filter(|w| w.ends > now && w.failures >= limit.failures)
-                .map(|w| w.ends - now)
-        };
-        let by_addr = addr.and_then(|a| blocked(guard.0.get(&a), self.per_addr));
-        let by_account = blocked(guard.1.get(account), self.per_account);
-        match by_addr.into_iter().chain(by_account).max() {
-            Some(wait) => Err(wait),
-            None => Ok(()),
-        }
-    }
-
-    pub fn record_failure(&self, addr: Option<IpAddr>, account: &str, now: Instant) {
-        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let (by_addr, by_account) = &mut *guard;
-        if let Some(a) = addr {
-            bump(by_addr, a, self.per_addr, self.max_keys, now);
-        }
-        bump(
-            by_account,
-            account.to_owned(),
-            self.per_account,
-            self.max_keys,
-            now,
-        );
-    }
-
-    /// A successful sign-in clears the account's failures (not the address's).
-    pub fn record_success(&self, account: &str) {
-        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        guard.1.remove(account);
-    }
-
-    /// Entries held, per address and per account.
-    pub fn len(&self) -> (usize, usize) {
-        let guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        (guard.0.len(), guard.1.len())
-    }
-}
-
-fn bump<K: std::hash::Hash + Eq + Clone>(
-    map: &mut HashMap<K, Window>,
-    key: K,
-    limit: Limit,
-    max_keys: usize,
-    now: Instant,
-) {
-    if !map.contains_key(&key) && map.len() >= max_keys {
-        map.retain(|_, w| w.ends > now);
-        if map.len() >= max_keys {
-            if let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, w)| w.ends)
-                .map(|(k, _)| k.clone())
-            {
-                map.remove(&oldest);
-            }
-        }
-    }
-    let w = map.entry(key).or_insert(Window {
-        failures: 0,
-        ends: now + limit.window,
-    });
-    if w.ends <= now {
-        *w = Window {
-            failures: 0,
-            ends: now + limit.window,
-        };
-    }
-    w.failures += 1;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn limiter(max_keys: usize) -> SignInLimiter {
-        let l = Limit {
-            failures: 3,
-            window: Duration::from_secs(60),
-        };
-        SignInLimiter::new(
-            Limit {
-                failures: 5,
-                window: Duration::from_secs(60),
-            },
-            l,
-            max_keys,
-        )
-    }
-
-    #[test]
-    fn an_account_is_refused_after_its_failures_until_the_window_ends() {
-        let l = limiter(100);
-        let t0 = Instant::now();
-        let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        for _ in 0..3 {
-            assert!(l.check(Some(ip), "a@x.test", t0).is_ok());
-            l.record_failure(Some(ip), "a@x.test", t0);
-        }
-        let wait = l.check(Some(ip), "a@x.test", t0).unwrap_err();
-        assert_eq!(wait, Duration::from_secs(60));
-        assert!(
-            l.check(Some(ip), "b@x.test", t0).is_ok(),
-            "other accounts are not affected"
-        );
-        assert!(l
-            .check(Some(ip), "a@x.test", t0 + Duration::from_secs(61))
-            .is_ok());
-    }
-
-    #[test]
-    fn an_address_is_refused_after_failures_across_accounts() {
-        let l = limiter(100);
-        let t0 = Instant::now();
-        let ip: IpAddr = "10.0.0.2".parse().unwrap();
-        for i in 0..5 {
-            l.record_failure(Some(ip), &format!("user{i}@x.test"), t0);
-        }
-        assert!(l.check(Some(ip), "fresh@x.test", t0).is_err());
-        let other: IpAddr = "10.0.0.3".parse().unwrap();
-        assert!(l.check(Some(other), "fresh@x.test", t0).is_ok());
-    }
-
-    #[test]
-    fn success_clears_the_accounts_failures() {
-        let l = limiter(100);
-        let t0 = Instant::now();
-        for _ in 0..2 {
-            l.record_failure(None, "a@x.test", t0);
-        }
-        l.record_success("a@x.test");
-        l.record_failure(None, "a@x.test", t0);
-        assert!(l.check(None, "a@x.test", t0).is_ok());
-    }
-
-    #[test]
-    fn memory_stays_bounded_under_a_flood_of_keys() {
-        let l = limiter(50);
-        let t0 = Instant::now();
-        for i in 0..10_000u32 {
-            let ip = IpAddr::from(i.to_be_bytes());
-            l.record_failure(Some(ip), &format!("u{i}@x.test"), t0);
-        }
-        let (addrs, accounts) = l.len();
-        assert!(addrs <= 50 && accounts <= 50, "{addrs} {accounts}");
-    }
 
     #[test]
     fn forwarded_for_is_believed_only_from_a_trusted_proxy() {

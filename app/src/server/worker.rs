@@ -11,6 +11,7 @@ use crate::domain::{Operation, ProviderConfig};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -97,27 +98,34 @@ impl Worker {
         };
         let span = tracing::info_span!("operation", operation_id = %op.id, tenant = %op.tenant_id,
             instance = %op.instance_id, kind = %op.operation(), attempt = op.attempts);
-        let _enter = span.enter();
-        let finish = match self.recheck(&op).await? {
+        // Entered only while this future is polled: a guard held across an await would stay
+        // entered on the thread while other tasks run there, and nest with every operation.
+        self.process(&op).instrument(span).await?;
+        Ok(true)
+    }
+
+    /// Re-checks, executes and records one claimed operation.
+    async fn process(&self, op: &OperationRecord) -> Result<(), StoreError> {
+        let finish = match self.recheck(op).await? {
             Err(reason) => Finish::Denied { reason },
-            Ok(command) => match self.execute_leased(&op, &command).await? {
+            Ok(command) => match self.execute_leased(op, &command).await? {
                 None => {
                     tracing::warn!("lease lost while executing; another worker takes over");
-                    return Ok(true);
+                    return Ok(());
                 }
                 Some(Ok(applied)) => Finish::Succeeded {
                     endpoints: applied.endpoints,
                 },
-                Some(Err(e)) => self.after_failure(&op, e),
+                Some(Err(e)) => self.after_failure(op, e),
             },
         };
-        let recorded = self.store.finish_operation(&op, &self.id, &finish).await?;
+        let recorded = self.store.finish_operation(op, &self.id, &finish).await?;
         if recorded {
             tracing::info!(outcome = ?finish, "operation step recorded");
         } else {
             tracing::warn!("lease lost before the outcome was recorded; nothing written");
         }
-        Ok(true)
+        Ok(())
     }
 
     fn after_failure(&self, op: &OperationRecord, e: DriverError) -> Finish {

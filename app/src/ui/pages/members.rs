@@ -225,21 +225,14 @@ fn Invite() -> impl IntoView {
                                 <p>{format!("You are invited as {} with the email {}.", i.role.as_str(), i.email)}</p>
                                 <ActionForm action=accept>
                                     <input type="hidden" name="token" value=token()/>
-                                    {if i.has_account {
-                                        view! {
-                                            <input type="hidden" name="display_name" value=""/>
-                                            <label for="password">"Your password"</label>
-                                            <input id="password" name="password" type="password" autocomplete="current-password" required/>
-                                        }.into_any()
-                                    } else {
-                                        view! {
-                                            <label for="display_name">"Your name"</label>
-                                            <input id="display_name" name="display_name" type="text" autocomplete="name" required/>
-                                            <label for="password">"Choose a password"</label>
-                                            <input id="password" name="password" type="password" autocomplete="new-password"
-                                                minlength=MIN_PASSWORD_CHARS.to_string() required/>
-                                        }.into_any()
-                                    }}
+                                    <label for="display_name">"Your name"</label>
+                                    <input id="display_name" name="display_name" type="text" autocomplete="name"/>
+                                    <label for="password">"Password"</label>
+                                    <input id="password" name="password" type="password" autocomplete="new-password" required
+                                        aria-describedby="password-hint"/>
+                                    <p id="password-hint" class="hint">{format!(
+                                        "New to this portal? Choose a password of at least {MIN_PASSWORD_CHARS} characters. Already have an account with this email? Enter its password; your name stays as it is."
+                                    )}</p>
                                     <Show when=move || error().is_some()>
                                         <p class="form-error" role="alert">{error}</p>
                                     </Show>
