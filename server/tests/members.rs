@@ -9,19 +9,10 @@ const PW: &str = app::server::demo::DEMO_PASSWORD;
 const NEW_PW: &str = "a-long-new-password";
 
 async fn invite(app: &TestApp, admin: &str, email: &str, role: &str) -> String {
-    let res = app
-        .call(
-            Some(admin),
-            "invite_member",
-            &[("email", email), ("role", role)],
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.body);
+    let (token, answer) = app.invite(admin, email, role).await;
     // No SMTP server in these tests: the admin sends the link.
-    assert_eq!(res.json()["email"], "not-configured");
-    let path = res.json()["path"].as_str().unwrap().to_owned();
-    assert!(path.starts_with("/invite/"), "{path}");
-    path.trim_start_matches("/invite/").to_owned()
+    assert_eq!(answer["email"], "not-configured");
+    token
 }
 
 async fn accept(app: &TestApp, token: &str, name: &str, password: &str) -> common::Reply {

@@ -465,16 +465,7 @@ async fn two_issuers(engine: Engine) -> (Idp, Idp, TestApp) {
 }
 
 async fn invite(app: &TestApp, admin: &str, email: &str, role: &str) -> String {
-    let res = app
-        .call(
-            Some(admin),
-            "invite_member",
-            &[("email", email), ("role", role)],
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.body);
-    let path = res.json()["path"].as_str().unwrap().to_owned();
-    path.trim_start_matches("/invite/").to_owned()
+    app.invite(admin, email, role).await.0
 }
 
 async fn a_tenants_own_issuer_vouches_for_nobody_outside_that_tenant(engine: Engine) {

@@ -315,6 +315,28 @@ impl TestApp {
         res.body
     }
 
+    /// Invites `email` as `role`, as the admin whose session cookie is `admin`; returns the
+    /// invitation link's token and the whole answer.
+    pub async fn invite(
+        &self,
+        admin: &str,
+        email: &str,
+        role: &str,
+    ) -> (String, serde_json::Value) {
+        let res = self
+            .call(
+                Some(admin),
+                "invite_member",
+                &[("email", email), ("role", role)],
+            )
+            .await;
+        assert_eq!(res.status, 200, "{}", res.body);
+        let json = res.json();
+        let path = json["path"].as_str().unwrap().to_owned();
+        assert!(path.starts_with("/invite/"), "{path}");
+        (path.trim_start_matches("/invite/").to_owned(), json)
+    }
+
     /// Signs in and returns the `name=value` of the session cookie.
     pub async fn sign_in(&self, email: &str, password: &str) -> String {
         let res = self
