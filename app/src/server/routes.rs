@@ -236,7 +236,8 @@ async fn export_audit(
     };
     // The whole log, a page at a time: memory stays bounded however long it is.
     let (scope, request_id) = (session.scope(), request_id.to_owned());
-    let pages = futures::stream::try_unfold(Some((None, true)), move |cursor| {
+    // The state is the next page's `before`: `Some(None)` for the first page, `None` when done.
+    let pages = futures::stream::try_unfold(Some(None), move |cursor| {
         let (state, scope, filter, request_id) = (
             state.clone(),
             scope.clone(),
@@ -244,7 +245,7 @@ async fn export_audit(
             request_id.clone(),
         );
         async move {
-            let Some((before, first)) = cursor else {
+            let Some(before) = cursor else {
                 return Ok(None);
             };
             let page = state
@@ -261,17 +262,17 @@ async fn export_audit(
             for (i, (_, e)) in page.into_iter().enumerate() {
                 let e = audit_entry(e);
                 if json {
-                    chunk.push_str(if first && i == 0 { "\n" } else { ",\n" });
+                    chunk.push_str(if before.is_none() && i == 0 {
+                        "\n"
+                    } else {
+                        ",\n"
+                    });
                     chunk.push_str(&serde_json::to_string(&e).unwrap_or_else(|_| "{}".into()));
                 } else {
                     csv_line(&mut chunk, &e);
                 }
             }
-            let after = if full {
-                next.map(|n| (Some(n), false))
-            } else {
-                None
-            };
+            let after = if full { next.map(Some) } else { None };
             Ok::<_, std::io::Error>(Some((chunk, after)))
         }
     });

@@ -119,13 +119,15 @@ pub async fn refuse_control_characters(req: Request, next: Next) -> Response {
     };
     tracing::info!(field, "request refused: a control character");
     let error = crate::api::AppError::invalid(&field, "must not contain control characters");
-    let body = serde_json::to_string(&error).unwrap_or_default();
-    let content_type = if api {
-        "application/json"
+    // Server functions answer their error type; anything else, its message.
+    let (content_type, body) = if api {
+        (
+            "application/json",
+            serde_json::to_string(&error).unwrap_or_default(),
+        )
     } else {
-        "text/plain; charset=utf-8"
+        ("text/plain; charset=utf-8", error.to_string())
     };
-    let body = if api { body } else { error.to_string() };
     (
         StatusCode::UNPROCESSABLE_ENTITY,
         [(axum::http::header::CONTENT_TYPE, content_type)],

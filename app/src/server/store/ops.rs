@@ -241,7 +241,6 @@ where
     })
 }
 
-/// Inserts one audit event with any executor (pool or open transaction).
 /// The most bytes of an audit event's parameters or reason that are stored: a denied request
 /// may carry a body of hundreds of kilobytes, which must not become the audit log's.
 pub const AUDIT_TEXT_MAX: usize = 2048;
@@ -255,11 +254,16 @@ pub fn bounded_text(s: &str) -> std::borrow::Cow<'_, str> {
         return s.into();
     }
     let mark = format!("… [truncated from {} bytes]", s.len());
-    let mut end = AUDIT_TEXT_MAX - mark.len();
+    format!("{}{mark}", start_of(s, AUDIT_TEXT_MAX - mark.len())).into()
+}
+
+/// The longest start of `s` of at most `max` bytes that ends on a character boundary.
+fn start_of(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}{mark}", &s[..end]).into()
+    &s[..end]
 }
 
 /// The parameters' JSON as stored: whole when small, else still JSON, saying it was cut and
@@ -268,15 +272,13 @@ pub fn bounded_parameters(json: &str) -> std::borrow::Cow<'_, str> {
     if json.len() <= AUDIT_TEXT_MAX {
         return json.into();
     }
-    let mut end = AUDIT_TEXT_MAX / 2;
-    while !json.is_char_boundary(end) {
-        end -= 1;
-    }
-    serde_json::json!({ "truncated_from_bytes": json.len(), "start": &json[..end] })
+    let start = start_of(json, AUDIT_TEXT_MAX / 2);
+    serde_json::json!({ "truncated_from_bytes": json.len(), "start": start })
         .to_string()
         .into()
 }
 
+/// Inserts one audit event with any executor (pool or open transaction).
 macro_rules! insert_audit {
     ($exec:expr, $e:expr) => {{
         let e: &AuditEvent = $e;
