@@ -93,3 +93,44 @@ impl FromServerFnError for AppError {
         AppError::Transport(value.to_string())
     }
 }
+
+/// Every conversion of a server-side error into the wire error lives here.
+#[cfg(feature = "ssr")]
+mod from_server {
+    use super::AppError;
+    use crate::server::service::ServiceError;
+    use crate::server::store::StoreError;
+
+    impl From<ServiceError> for AppError {
+        fn from(e: ServiceError) -> Self {
+            match e {
+                ServiceError::BadCredentials => AppError::BadCredentials,
+                ServiceError::NoTenant => AppError::NoTenant,
+                ServiceError::NotFound => AppError::NotFound,
+                ServiceError::Invalid { field, why } => AppError::Invalid { field, why },
+                ServiceError::Denied { reason, field } => AppError::Denied { reason, field },
+                ServiceError::KeyReused => AppError::KeyReused,
+                ServiceError::RateLimited(wait) => AppError::RateLimited {
+                    retry_after_secs: wait.as_secs().max(1),
+                },
+                ServiceError::Busy => AppError::Busy,
+                ServiceError::Internal(cause) => internal(&cause),
+            }
+        }
+    }
+
+    impl From<StoreError> for AppError {
+        fn from(e: StoreError) -> Self {
+            internal(&e)
+        }
+    }
+
+    /// Logs the full cause with the request id and returns an error that shows only the id.
+    pub fn internal(e: &dyn std::fmt::Debug) -> AppError {
+        let request_id = super::super::context::request_id();
+        tracing::error!(%request_id, error = ?e, "request failed");
+        AppError::Internal { request_id }
+    }
+}
+#[cfg(feature = "ssr")]
+pub use from_server::internal;

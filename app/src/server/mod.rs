@@ -11,6 +11,7 @@ pub mod mail;
 pub mod password;
 pub mod routes;
 pub mod security;
+pub mod service;
 pub mod sso;
 pub mod state;
 pub mod store;

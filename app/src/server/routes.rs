@@ -190,7 +190,7 @@ async fn export_audit(
     query: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    use crate::api::imp::{audit_entry, audit_filter, may_read_audit};
+    use super::service::{audit, Principal};
     use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
     use futures::StreamExt;
     let request_id = security::request_id(&headers);
@@ -213,11 +213,11 @@ async fn export_audit(
             return security::internal_error_response(request_id);
         }
     };
-    if let Err(e) = may_read_audit(&state, &session) {
-        let code = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN);
-        return (code, e.to_string()).into_response();
+    let who = Principal::member(&session, request_id.to_owned());
+    if let Err(denied) = audit::may_read(&state, &who) {
+        return (StatusCode::FORBIDDEN, denied.to_string()).into_response();
     }
-    let filter = audit_filter(&q.instance_id, &q.operation, &q.user, &q.outcome);
+    let filter = audit::filter(&q.instance_id, &q.operation, &q.user, &q.outcome);
     let json = q.format == "json";
     let (content_type, disposition, head, tail) = if json {
         (
@@ -235,12 +235,12 @@ async fn export_audit(
         )
     };
     // The whole log, a page at a time: memory stays bounded however long it is.
-    let (scope, request_id) = (session.scope(), request_id.to_owned());
+    let request_id = request_id.to_owned();
     // The state is the next page's `before`: `Some(None)` for the first page, `None` when done.
     let pages = futures::stream::try_unfold(Some(None), move |cursor| {
-        let (state, scope, filter, request_id) = (
+        let (state, who, filter, request_id) = (
             state.clone(),
-            scope.clone(),
+            who.clone(),
             filter.clone(),
             request_id.clone(),
         );
@@ -248,9 +248,7 @@ async fn export_audit(
             let Some(before) = cursor else {
                 return Ok(None);
             };
-            let page = state
-                .store
-                .audit_page(&scope, &filter, before, EXPORT_PAGE)
+            let page = audit::page(&state, &who, &filter, before, EXPORT_PAGE)
                 .await
                 .map_err(|e| {
                     tracing::error!(%request_id, error = ?e, "audit export failed part way");
@@ -260,7 +258,6 @@ async fn export_audit(
             let full = page.len() == usize::try_from(EXPORT_PAGE).unwrap_or(usize::MAX);
             let mut chunk = String::new();
             for (i, (_, e)) in page.into_iter().enumerate() {
-                let e = audit_entry(e);
                 if json {
                     chunk.push_str(if before.is_none() && i == 0 {
                         "\n"

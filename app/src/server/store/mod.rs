@@ -200,6 +200,10 @@ macro_rules! scoped {
 pub mod ops;
 pub mod members;
 pub mod sso;
+pub use members::{InvitationRecord, MemberError, MemberRecord};
+pub use ops::{
+    Actor, AuditEvent, AuditFilter, Finish, OpState, OperationRecord, SubmitError, Submitted,
+};
 
 #[derive(Clone, Debug)]
 pub struct Store {

@@ -1,0 +1,216 @@
+//! Reading the tenant's instances, with what the policy lets this principal do to each now.
+
+use super::operations::op_status;
+use super::session::tenant_plan;
+use super::{timestamp, Principal, ServiceError};
+use crate::domain::policy::{self, Denial};
+use crate::domain::{
+    ActionState, Bounds, CreateOptions, FormParam, InstanceDetail, InstanceFilter, InstanceId,
+    InstanceSummary, Operation, ParamEntry, Plan, ResourceBounds,
+};
+use crate::server::state::AppState;
+use crate::server::store::{InstanceRecord, OpState, OperationRecord};
+
+/// The tenant's instances that match `filter`.
+pub async fn list(
+    state: &AppState,
+    who: &Principal,
+    filter: &InstanceFilter,
+) -> Result<Vec<InstanceSummary>, ServiceError> {
+    let scope = who.scope();
+    let records = state.store.list_instances(&scope).await?;
+    let in_flight = state.store.operations_in_flight(&scope).await?;
+    Ok(records
+        .iter()
+        .map(|i| {
+            let op = in_flight.iter().find(|o| o.instance_id == i.id);
+            let mut out = summary(state, i);
+            out.in_flight = op.map(|o| op_status(o, i.status));
+            out.actions = state
+                .provider
+                .plan(&i.plan_id)
+                .map(|pl| actions(state, who, i, pl, op.is_some()))
+                .unwrap_or_default();
+            out
+        })
+        .filter(|i| filter.matches(i))
+        .collect())
+}
+
+/// One of the tenant's instances. A malformed id, or another tenant's, is not found.
+pub async fn get(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+) -> Result<InstanceDetail, ServiceError> {
+    let Ok(id) = InstanceId::parse(id) else {
+        return Err(ServiceError::NotFound);
+    };
+    let scope = who.scope();
+    let i = state
+        .store
+        .get_instance(&scope, &id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let in_flight = state
+        .store
+        .latest_operation(&scope, &id)
+        .await?
+        .filter(|op| matches!(op.state, OpState::Queued | OpState::Running));
+    Ok(detail(state, who, &i, in_flight.as_ref()))
+}
+
+/// What the create form may offer: the tenant plan's environments, regions, limits and
+/// editable parameters, or why this principal cannot create an instance.
+pub async fn create_options(
+    state: &AppState,
+    who: &Principal,
+) -> Result<CreateOptions, ServiceError> {
+    let plan = tenant_plan(state, who).await?;
+    let p = &state.provider;
+    let mut denied = policy::permitted(&p.roles, who.role(), Operation::Create, plan).err();
+    if denied.is_none() {
+        let existing = state
+            .store
+            .count_live_instances(&who.scope(), &plan.id)
+            .await?;
+        if existing >= plan.quota {
+            denied = Some(Denial::QuotaReached { quota: plan.quota });
+        }
+    }
+    let named = |ids: &[String], name: &dyn Fn(&str) -> String| {
+        ids.iter().map(|id| (id.clone(), name(id))).collect()
+    };
+    Ok(CreateOptions {
+        plan_name: plan.name.clone(),
+        denied: denied.map(|d| d.to_string()),
+        environments: named(&plan.environments, &|id| p.environment_name(id).to_owned()),
+        regions: named(&plan.regions, &|id| p.region_name(id).to_owned()),
+        bounds: plan.resources.clone(),
+        parameters: editable(plan),
+    })
+}
+
+fn summary(state: &AppState, i: &InstanceRecord) -> InstanceSummary {
+    let p = &state.provider;
+    InstanceSummary {
+        id: i.id.to_string(),
+        name: i.name.clone(),
+        plan_name: p
+            .plan(&i.plan_id)
+            .map_or(i.plan_id.clone(), |pl| pl.name.clone()),
+        environment: i.environment.clone(),
+        environment_name: p.environment_name(&i.environment).to_owned(),
+        region: i.region.clone(),
+        status: i.status,
+        replicas: i.resources.replicas,
+        updated_at: timestamp(i.updated_at, false),
+        actions: vec![],
+        in_flight: None,
+    }
+}
+
+/// The customer-editable parameters of a plan, safe to send to the browser.
+fn editable(plan: &Plan) -> Vec<FormParam> {
+    plan.parameters
+        .iter()
+        .filter(|p| p.customer_editable)
+        .map(FormParam::from)
+        .collect()
+}
+
+fn detail(
+    state: &AppState,
+    who: &Principal,
+    i: &InstanceRecord,
+    in_flight: Option<&OperationRecord>,
+) -> InstanceDetail {
+    let p = &state.provider;
+    let plan = p.plan(&i.plan_id);
+    let parameters = i
+        .parameters
+        .iter()
+        .map(|(name, value)| {
+            let spec = plan.and_then(|pl| pl.parameters.iter().find(|s| &s.name == name));
+            ParamEntry {
+                name: name.clone(),
+                label: spec.map_or(name.clone(), |s| s.label().to_owned()),
+                value: if spec.is_some_and(|s| s.secret) {
+                    "••••••••".into()
+                } else {
+                    value.to_string()
+                },
+                customer_editable: spec.is_some_and(|s| s.customer_editable),
+            }
+        })
+        .collect();
+    InstanceDetail {
+        id: i.id.to_string(),
+        name: i.name.clone(),
+        plan_id: i.plan_id.clone(),
+        plan_name: plan.map_or(i.plan_id.clone(), |pl| pl.name.clone()),
+        environment: i.environment.clone(),
+        environment_name: p.environment_name(&i.environment).to_owned(),
+        region: i.region.clone(),
+        region_name: p.region_name(&i.region).to_owned(),
+        status: i.status,
+        status_reason: i.status_reason.clone(),
+        resources: i.resources,
+        parameters,
+        endpoints: i.endpoints.clone(),
+        actions: plan
+            .map(|pl| actions(state, who, i, pl, in_flight.is_some()))
+            .unwrap_or_default(),
+        in_flight: in_flight.map(|op| op_status(op, i.status)),
+        bounds: plan.map_or(
+            ResourceBounds {
+                replicas: Bounds::fixed(i.resources.replicas),
+                cpu_millicores: Bounds::fixed(i.resources.cpu_millicores),
+                memory_mib: Bounds::fixed(i.resources.memory_mib),
+                storage_gib: Bounds::fixed(i.resources.storage_gib),
+            },
+            |pl| pl.resources.clone(),
+        ),
+        editable: plan.map(editable).unwrap_or_default(),
+        created_at: timestamp(i.created_at, false),
+        updated_at: timestamp(i.updated_at, false),
+    }
+}
+
+/// Each lifecycle action on an existing instance, as the policy decides it for this principal
+/// now.
+fn actions(
+    state: &AppState,
+    who: &Principal,
+    i: &InstanceRecord,
+    plan: &Plan,
+    in_flight: bool,
+) -> Vec<ActionState> {
+    let facts = i.facts(plan, in_flight);
+    let mut out: Vec<ActionState> = [
+        Operation::Start,
+        Operation::Stop,
+        Operation::Restart,
+        Operation::Scale,
+        Operation::UpdateConfig,
+        Operation::Delete,
+    ]
+    .into_iter()
+    .map(|op| ActionState {
+        operation: op,
+        reason: policy::availability(&state.provider.roles, who.role(), op, &facts)
+            .err()
+            .map(|d| d.to_string()),
+    })
+    .collect();
+    // Delete-protection is known before anyone types a name; say so up front.
+    if let Some(delete) = out
+        .iter_mut()
+        .find(|a| a.operation == Operation::Delete && a.allowed())
+    {
+        if i.delete_protected {
+            delete.reason = Some(Denial::DeleteProtected.to_string());
+        }
+    }
+    out
+}
