@@ -4,211 +4,12 @@ use anyhow::{bail, Context};
 use app::domain::{Email, ProviderConfig, Role, TenantId};
 use app::server::password::Passwords;
 use app::server::{auth, config, control_plane, demo, routes, state, store, telemetry, worker};
-use clap::{Parser, Subcommand, ValueEnum};
-use std::path::{Path, PathBuf};
+use clap::Parser;
+use cli::{Cli, Command, LogFormat, ServeArgs};
+use std::path::Path;
+
+mod cli;
 use std::time::Duration;
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "portico",
-    version,
-    about = "Portico: the self-serve customer portal for SaaS deployments"
-)]
-struct Cli {
-    /// Provider configuration (TOML). `serve` needs one, or `--demo`.
-    #[arg(long, env = "PORTICO_CONFIG", global = true)]
-    config: Option<PathBuf>,
-
-    /// `sqlite://path/to/file.db` or `postgres://…`. Default: an SQLite file in the data folder.
-    #[arg(long, env = "DATABASE_URL", global = true)]
-    database_url: Option<String>,
-
-    /// On PostgreSQL, the tables' owner, used only to apply migrations: the portal itself
-    /// connects (`--database-url`) as a role that owns nothing and cannot bypass row-level
-    /// security. `migrate` uses it instead of `--database-url`.
-    #[arg(long, env = "PORTICO_MIGRATION_DATABASE_URL", global = true)]
-    migration_database_url: Option<String>,
-
-    /// Where the default SQLite database lives.
-    #[arg(long, env = "PORTICO_DATA_DIR", default_value = "data", global = true)]
-    data_dir: PathBuf,
-
-    /// Load the demo tenants and users, whose password is published (with no `--config`, on
-    /// the built-in demo provider). For trying Portico out, never in production.
-    #[arg(long, env = "PORTICO_DEMO", global = true)]
-    demo: bool,
-
-    /// Log format.
-    #[arg(
-        long,
-        env = "PORTICO_LOG_FORMAT",
-        value_enum,
-        default_value = "text",
-        global = true
-    )]
-    log_format: LogFormat,
-
-    /// Leptos runtime options file (site root, address); LEPTOS_* variables override it.
-    #[arg(
-        long,
-        env = "PORTICO_LEPTOS_CONFIG",
-        default_value = "Leptos.toml",
-        global = true
-    )]
-    leptos_config: PathBuf,
-
-    /// Minutes a session may stay unused.
-    #[arg(
-        long,
-        env = "PORTICO_SESSION_IDLE_MINUTES",
-        default_value_t = 30,
-        global = true
-    )]
-    session_idle_minutes: u64,
-
-    /// Hours a session lasts at most.
-    #[arg(
-        long,
-        env = "PORTICO_SESSION_MAX_HOURS",
-        default_value_t = 12,
-        global = true
-    )]
-    session_max_hours: u64,
-
-    /// Workers executing operations in this process (0: only enqueue; another process runs them).
-    #[arg(long, env = "PORTICO_WORKERS", default_value_t = 2, global = true)]
-    workers: usize,
-
-    /// Simulated control plane: milliseconds each command takes.
-    #[arg(
-        long,
-        env = "PORTICO_SIM_STEP_MS",
-        default_value_t = 3000,
-        global = true
-    )]
-    sim_step_ms: u64,
-
-    /// Simulated control plane: fraction (0 to 1) of commands that fail and are retried.
-    #[arg(
-        long,
-        env = "PORTICO_SIM_FAILURE_RATE",
-        default_value_t = 0.0,
-        global = true
-    )]
-    sim_failure_rate: f64,
-
-    /// Simulated control plane: never answer (for testing leases and timeouts).
-    #[arg(long, env = "PORTICO_SIM_HANG", global = true)]
-    sim_hang: bool,
-
-    /// The portal's public origin (e.g. https://portal.example.com). State-changing requests
-    /// must come from it (or an origin the provider configuration allows); without it, from
-    /// the Host the browser addressed.
-    #[arg(long, env = "PORTICO_PUBLIC_URL", global = true)]
-    public_url: Option<String>,
-
-    /// An SMTP server for invitation emails: smtp://host[:port] (plain),
-    /// smtp://host:587?tls=required (STARTTLS) or smtps://host:465, with user:password@
-    /// before the host if it wants them. Needs --smtp-from and --public-url. Without it, admins
-    /// copy invitation links themselves.
-    #[arg(long, env = "PORTICO_SMTP_URL", global = true, hide_env_values = true)]
-    smtp_url: Option<String>,
-
-    /// The sender of invitation emails, e.g. "Acme Cloud <portal@acme.example>".
-    #[arg(long, env = "PORTICO_SMTP_FROM", global = true)]
-    smtp_from: Option<String>,
-
-    /// Served over TLS (directly or by a proxy): send Strict-Transport-Security.
-    #[arg(long, env = "PORTICO_BEHIND_TLS", global = true)]
-    behind_tls: bool,
-
-    /// Largest request body accepted, in bytes; larger ones get 413.
-    #[arg(
-        long,
-        env = "PORTICO_MAX_BODY_BYTES",
-        default_value_t = 256 * 1024,
-        global = true
-    )]
-    max_body_bytes: usize,
-
-    /// A reverse proxy whose X-Forwarded-For header names the client (repeat, or
-    /// comma-separated in the variable). Without one, the peer address is the client.
-    #[arg(
-        long,
-        env = "PORTICO_TRUSTED_PROXIES",
-        value_delimiter = ',',
-        global = true
-    )]
-    trusted_proxy: Vec<std::net::IpAddr>,
-
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Copy, Clone, Debug, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Migrate the database and serve the portal (the default).
-    Serve,
-    /// Apply database migrations and exit.
-    Migrate,
-    /// Check the provider configuration and exit (non-zero when invalid).
-    CheckConfig,
-    /// Create a tenant (if missing) and its first admin. The password is read from
-    /// PORTICO_ADMIN_PASSWORD or, if unset, from the first line of standard input.
-    CreateAdmin {
-        #[arg(long)]
-        tenant: String,
-        /// Display name of the tenant, when it is created.
-        #[arg(long)]
-        tenant_name: Option<String>,
-        /// Plan of the tenant, when it is created.
-        #[arg(long)]
-        plan: Option<String>,
-        #[arg(long)]
-        email: String,
-        #[arg(long)]
-        name: Option<String>,
-    },
-    /// Set a user's password and sign them out everywhere. The password is read like
-    /// create-admin's.
-    SetPassword {
-        #[arg(long)]
-        email: String,
-    },
-    /// Print an embed token signed with a private key, as the provider's backend would mint
-    /// it (issuer and audience from the configuration's [embed]). For trying embedding out
-    /// and for tests; a provider's backend signs its own.
-    MintEmbedToken {
-        /// The `kid` of a key in [embed] keys; its algorithm applies.
-        #[arg(long)]
-        kid: String,
-        /// PEM private key (PKCS#8) for EdDSA, ES256 and RS256; for HS256, a file holding the
-        /// secret.
-        #[arg(long)]
-        key_file: PathBuf,
-        #[arg(long)]
-        tenant: String,
-        #[arg(long)]
-        email: String,
-        #[arg(long, default_value = "viewer")]
-        role: String,
-        /// The provider's id for the user; defaults to the email.
-        #[arg(long)]
-        sub: Option<String>,
-        /// Display name for a member created just in time.
-        #[arg(long)]
-        name: Option<String>,
-        /// Lifetime in seconds (at most 300).
-        #[arg(long, default_value_t = 120)]
-        ttl_secs: u64,
-    },
-}
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -290,7 +91,10 @@ fn engine_of(url: &str) -> &'static str {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let provider = load_provider(&cli)?;
-    match cli.command.as_ref().unwrap_or(&Command::Serve) {
+    let Some(command) = &cli.command else {
+        return serve(&cli, &cli.serve, provider).await;
+    };
+    match command {
         Command::CheckConfig => {
             let name = cli
                 .config
@@ -389,7 +193,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
-        Command::Serve => serve(&cli, provider).await,
+        Command::Serve(args) => serve(&cli, args, provider).await,
     }
 }
 
@@ -434,88 +238,51 @@ async fn create_admin(
     Ok(())
 }
 
-async fn serve(cli: &Cli, provider: ProviderConfig) -> anyhow::Result<()> {
-    if cli.config.is_none() && !cli.demo {
+async fn serve(cli: &Cli, args: &ServeArgs, provider: ProviderConfig) -> anyhow::Result<()> {
+    if cli.config.is_none() && !args.demo {
         bail!(
             "no provider configuration: pass --config <file> (PORTICO_CONFIG) with your plans \
              and settings, or --demo (PORTICO_DEMO=true) to try the built-in demo provider with \
              demo accounts whose password is published. `scripts/run` passes --demo"
         );
     }
-    let leptos_options = leptos_options(&cli.leptos_config)?;
-    let addr = leptos_options.site_addr;
-    if let Some(embed) = &provider.embed {
-        if let Err(problems) =
-            app::server::embed::EmbedVerifier::new(embed, |var| std::env::var(var).ok())
-        {
-            bail!("the embed keys do not load:\n  {}", problems.join("\n  "));
-        }
+    if !(0.0..=1.0).contains(&args.sim_failure_rate) {
+        bail!("--sim-failure-rate must be between 0 and 1");
     }
-    if !provider.sso.is_empty() {
-        if let Err(problems) =
-            app::server::sso::Sso::new(&provider.sso, cli.public_url.as_deref(), |var| {
-                std::env::var(var).ok()
-            })
-        {
-            bail!("single sign-on cannot start:\n  {}", problems.join("\n  "));
-        }
-    }
-    let store = open_store(cli).await?;
-    if let Some(problem) = store.row_security_problem().await? {
-        bail!(
-            "refusing to serve: {problem}. Connect with --database-url as a role granted \
-             portico_app (it owns nothing and cannot bypass row-level security) and apply \
-             migrations with --migration-database-url as the tables' owner; the README's \
-             PostgreSQL section shows how"
-        );
-    }
-    if cli.demo && demo::seed(&store, &provider).await? {
-        tracing::info!("loaded demo data");
-    }
-    if let Some(url) = &cli.public_url {
-        if !app::domain::config::is_origin(url.trim_end_matches('/')) {
-            bail!("--public-url must be an origin such as https://portal.example.com, not {url}");
-        }
-    }
-    let smtp = match (&cli.smtp_url, &cli.smtp_from) {
+    let smtp = match (&args.smtp_url, &args.smtp_from) {
         (None, _) => None,
         (Some(_), None) => bail!("--smtp-url needs --smtp-from, the sender of invitation emails"),
-        (Some(_), Some(_)) if cli.public_url.is_none() => {
-            bail!("--smtp-url needs --public-url: invitation emails link to the portal")
-        }
-        (Some(url), Some(from)) => {
-            if let Err(why) = app::server::mail::Mailer::new(url, from) {
-                bail!("invitation emails cannot be sent: {why}");
-            }
-            Some(state::Smtp {
-                url: url.clone(),
-                from: from.clone(),
-            })
-        }
+        (Some(url), Some(from)) => Some(state::Smtp {
+            url: url.clone(),
+            from: from.clone(),
+        }),
     };
     let settings = state::Settings {
         smtp,
-        session_idle: Duration::from_secs(cli.session_idle_minutes.max(1) * 60),
-        session_absolute: Duration::from_secs(cli.session_max_hours.max(1) * 3600),
-        public_origin: cli.public_url.clone(),
-        behind_tls: cli.behind_tls,
-        max_body_bytes: cli.max_body_bytes,
-        trusted_proxies: cli.trusted_proxy.clone(),
+        session_idle: Duration::from_secs(args.session_idle_minutes.max(1) * 60),
+        session_absolute: Duration::from_secs(args.session_max_hours.max(1) * 3600),
+        public_origin: args.public_url.clone(),
+        behind_tls: args.behind_tls,
+        max_body_bytes: args.max_body_bytes,
+        trusted_proxies: args.trusted_proxy.clone(),
     };
-    let state = state::AppState::new(leptos_options, store.clone(), provider, settings);
+    let leptos_options = leptos_options(&args.leptos_config)?;
+    let addr = leptos_options.site_addr;
+    let store = open_store(cli).await?;
+    let state = state::AppState::build(leptos_options, store.clone(), provider, settings).await?;
+    if args.demo && demo::seed(&store, &state.provider).await? {
+        tracing::info!("loaded demo data");
+    }
     // Before the first request: an unknown email's check must cost no more than any other.
     state.passwords.warm_up().await;
-    if !(0.0..=1.0).contains(&cli.sim_failure_rate) {
-        bail!("--sim-failure-rate must be between 0 and 1");
-    }
     let driver = control_plane::Simulated::new(control_plane::SimulatedSettings {
-        step: Duration::from_millis(cli.sim_step_ms),
-        failure_rate: cli.sim_failure_rate,
-        hang: cli.sim_hang,
+        step: Duration::from_millis(args.sim_step_ms),
+        failure_rate: args.sim_failure_rate,
+        hang: args.sim_hang,
     });
     let (stop_workers, shutdown) = tokio::sync::watch::channel(false);
     let mut workers = Vec::new();
-    for _ in 0..cli.workers {
+    for _ in 0..args.workers {
         let w = worker::Worker::new(
             store.clone(),
             state.provider.clone(),

@@ -200,3 +200,21 @@ fn serve_without_a_configuration_or_the_demo_flag_refuses_to_start() {
     // Nothing was created: no database, so no demo accounts with a published password.
     assert!(!dir.path().join("data").exists());
 }
+
+#[test]
+fn a_flag_of_one_subcommand_is_refused_by_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = portico(dir.path())
+        .args(["migrate", "--sim-hang"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "migrate accepted --sim-hang");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--sim-hang"), "{err}");
+    // Nothing was migrated: the command line was refused before any work.
+    assert!(!dir.path().join("data").exists());
+
+    let help = portico(dir.path()).args(["serve", "--help"]).output().unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--sim-hang"));
+}

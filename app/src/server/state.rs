@@ -3,7 +3,7 @@ use super::limiter::{ClientLimiter, SignInLimiter};
 use super::mail::Mailer;
 use super::password::Passwords;
 use super::sso::Sso;
-use super::store::Store;
+use super::store::{Store, StoreError};
 use crate::domain::ProviderConfig;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
@@ -83,52 +83,73 @@ pub struct AppState {
     pub mailer: Option<Arc<Mailer>>,
 }
 
+/// Why the portal cannot start with this configuration. `serve` prints it and exits; the
+/// tests start through the same checks.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("the embed keys do not load:\n  {}", .0.join("\n  "))]
+    EmbedKeys(Vec<String>),
+    #[error("single sign-on cannot start:\n  {}", .0.join("\n  "))]
+    Sso(Vec<String>),
+    #[error("the public URL must be an origin such as https://portal.example.com, not {0}")]
+    PublicOrigin(String),
+    #[error("invitation emails need the public URL: their links point at the portal")]
+    MailWithoutOrigin,
+    #[error("invitation emails cannot be sent: {0}")]
+    Mail(String),
+    #[error(
+        "refusing to serve: {0}. Connect with --database-url as a role granted portico_app (it \
+         owns nothing and cannot bypass row-level security) and apply migrations with \
+         --migration-database-url as the tables' owner; the README's PostgreSQL section shows how"
+    )]
+    RowSecurity(String),
+    #[error("the database cannot be checked")]
+    Store(#[from] StoreError),
+}
+
 impl AppState {
-    pub fn new(
+    /// Builds the application from its configuration: the one start-up path, shared by
+    /// `portico serve` and the tests. Every optional part the configuration asks for (embed
+    /// keys, single sign-on, invitation email) must load, or the portal does not start; on
+    /// PostgreSQL the connection's role must be held by row-level security.
+    pub async fn build(
         leptos_options: LeptosOptions,
         store: Store,
         provider: ProviderConfig,
         settings: Settings,
-    ) -> AppState {
-        // `serve` refuses to start when the keys do not load; here (tests, tools) a broken
-        // configuration only disables /embed, loudly.
-        let embed = provider.embed.as_ref().and_then(|cfg| {
-            match EmbedVerifier::new(cfg, |var| std::env::var(var).ok()) {
-                Ok(v) => Some(Arc::new(v)),
-                Err(problems) => {
-                    tracing::error!(
-                        ?problems,
-                        "embed keys do not load; /embed refuses every token"
-                    );
-                    None
-                }
+    ) -> Result<AppState, StartupError> {
+        if let Some(problem) = store.row_security_problem().await? {
+            return Err(StartupError::RowSecurity(problem));
+        }
+        if let Some(origin) = &settings.public_origin {
+            if !crate::domain::config::is_origin(origin.trim_end_matches('/')) {
+                return Err(StartupError::PublicOrigin(origin.clone()));
             }
-        });
-        let sso = (!provider.sso.is_empty())
-            .then(|| {
-                Sso::new(&provider.sso, settings.public_origin.as_deref(), |var| {
-                    std::env::var(var).ok()
-                })
-                .map_err(|problems| {
-                    tracing::error!(?problems, "single sign-on is not available");
-                })
-                .ok()
-            })
-            .flatten()
-            .map(Arc::new);
-        let mailer = settings.smtp.as_ref().and_then(|Smtp { url, from }| {
-            if settings.public_origin.is_none() {
-                tracing::error!(
-                    "invitation emails need the public URL for their links; not sending any"
-                );
-                return None;
+        }
+        let env = |var: &str| std::env::var(var).ok();
+        let embed = match &provider.embed {
+            Some(cfg) => Some(Arc::new(
+                EmbedVerifier::new(cfg, env).map_err(StartupError::EmbedKeys)?,
+            )),
+            None => None,
+        };
+        let sso = if provider.sso.is_empty() {
+            None
+        } else {
+            let sso = Sso::new(&provider.sso, settings.public_origin.as_deref(), env)
+                .map_err(StartupError::Sso)?;
+            Some(Arc::new(sso))
+        };
+        let mailer = match &settings.smtp {
+            None => None,
+            Some(_) if settings.public_origin.is_none() => {
+                return Err(StartupError::MailWithoutOrigin)
             }
-            Mailer::new(url, from)
-                .map_err(|why| tracing::error!(%why, "invitation emails are off"))
-                .ok()
-                .map(Arc::new)
-        });
-        AppState {
+            Some(Smtp { url, from }) => Some(Arc::new(
+                Mailer::new(url, from).map_err(StartupError::Mail)?,
+            )),
+        };
+        Ok(AppState {
             embed,
             sso,
             mailer,
@@ -139,6 +160,6 @@ impl AppState {
             sign_in_limiter: Arc::new(SignInLimiter::default()),
             passwords: Arc::new(Passwords::default()),
             sso_starts: Arc::new(ClientLimiter::sso_starts()),
-        }
+        })
     }
 }

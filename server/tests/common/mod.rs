@@ -221,7 +221,10 @@ impl TestApp {
         demo::seed(&db.store, &provider)
             .await
             .expect("seed demo data");
-        let state = AppState::new(leptos_options(), db.store.clone(), provider, settings);
+        // The same start-up path as `portico serve`, with its checks.
+        let state = AppState::build(leptos_options(), db.store.clone(), provider, settings)
+            .await
+            .unwrap_or_else(|e| panic!("the test configuration does not start: {e}"));
         let router = routes::router(state.clone());
         TestApp { db, state, router }
     }
