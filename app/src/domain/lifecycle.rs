@@ -1,6 +1,9 @@
 //! Roles, operations and instance statuses: the words the policy and the UI share.
 
+use super::policy::{OperationRequest, Request};
+use super::{ParamValue, Resources};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// A member's role within one tenant.
@@ -275,6 +278,64 @@ impl Settles {
     }
 }
 
+/// How an operation the worker ran ended, as far as the instance is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    /// The provider reported this error.
+    Failed(String),
+    /// The policy refused the operation at execution time, for this reason.
+    Denied(String),
+}
+
+/// The status an instance settles in after `operation` ended with `outcome`, having been in
+/// `previous` before it began, and the reason shown with that status (none after success).
+///
+/// Success and failure follow the operation's row in [`TRANSITIONS`]. A denied create leaves
+/// an instance that never existed at the provider, so it is failed; any other denied operation
+/// changed nothing, so the instance keeps its previous status.
+pub fn settle(
+    operation: Operation,
+    previous: Status,
+    outcome: &Outcome,
+) -> (Status, Option<String>) {
+    let t = transition(operation);
+    match outcome {
+        Outcome::Succeeded => (t.on_success.resolve(previous), None),
+        Outcome::Failed(error) => (
+            t.on_failure.resolve(previous),
+            Some(format!("{operation} failed: {error}")),
+        ),
+        Outcome::Denied(reason) => (
+            if operation == Operation::Create {
+                Status::Failed
+            } else {
+                previous
+            },
+            Some(format!("{operation} refused: {reason}")),
+        ),
+    }
+}
+
+/// Makes a successful request's changes to an instance's resources and parameters: scale sets
+/// the resources, update-config sets each changed parameter (others keep their values). Other
+/// requests change neither.
+pub fn apply(
+    resources: &mut Resources,
+    parameters: &mut BTreeMap<String, ParamValue>,
+    request: &OperationRequest,
+) {
+    match request {
+        OperationRequest::Change(Request::Scale { resources: r }) => *resources = *r,
+        OperationRequest::Change(Request::UpdateConfig { changes }) => {
+            for (k, v) in changes {
+                parameters.insert(k.clone(), v.clone());
+            }
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,5 +409,163 @@ mod tests {
         assert!(!Status::Stopped.is_transitional());
         assert!(!Status::Failed.is_transitional());
         assert!(!Status::Deleted.is_transitional());
+    }
+
+    fn resources(replicas: u32) -> Resources {
+        Resources {
+            replicas,
+            cpu_millicores: 500,
+            memory_mib: 1024,
+            storage_gib: 10,
+        }
+    }
+
+    #[test]
+    fn success_settles_as_the_state_machine_says_without_a_reason() {
+        let cases = [
+            (Operation::Create, Status::Deploying, Status::Running),
+            (Operation::Stop, Status::Running, Status::Stopped),
+            (Operation::Start, Status::Stopped, Status::Running),
+            (Operation::Restart, Status::Failed, Status::Running),
+            (Operation::Scale, Status::Stopped, Status::Stopped),
+            (Operation::Scale, Status::Running, Status::Running),
+            (Operation::UpdateConfig, Status::Stopped, Status::Stopped),
+            (Operation::Delete, Status::Running, Status::Deleted),
+        ];
+        for (op, previous, expected) in cases {
+            assert_eq!(
+                settle(op, previous, &Outcome::Succeeded),
+                (expected, None),
+                "{op} from {previous}"
+            );
+        }
+    }
+
+    #[test]
+    fn failure_settles_as_the_state_machine_says_and_names_the_error() {
+        let cases = [
+            (Operation::Create, Status::Deploying, Status::Failed),
+            (Operation::Stop, Status::Running, Status::Running),
+            (Operation::Start, Status::Stopped, Status::Stopped),
+            (Operation::Restart, Status::Running, Status::Failed),
+            (Operation::Scale, Status::Stopped, Status::Stopped),
+            (Operation::UpdateConfig, Status::Running, Status::Running),
+            (Operation::Delete, Status::Stopped, Status::Stopped),
+        ];
+        for (op, previous, expected) in cases {
+            let (status, reason) = settle(op, previous, &Outcome::Failed("timeout".into()));
+            assert_eq!(status, expected, "{op} from {previous}");
+            assert_eq!(
+                reason.as_deref(),
+                Some(format!("{op} failed: timeout").as_str())
+            );
+        }
+        assert_eq!(
+            settle(
+                Operation::UpdateConfig,
+                Status::Running,
+                &Outcome::Failed("bad value".into())
+            )
+            .1
+            .as_deref(),
+            Some("update-config failed: bad value")
+        );
+    }
+
+    #[test]
+    fn a_denied_create_fails_and_any_other_denial_keeps_the_previous_status() {
+        assert_eq!(
+            settle(
+                Operation::Create,
+                Status::Deploying,
+                &Outcome::Denied("quota reached".into())
+            ),
+            (Status::Failed, Some("create refused: quota reached".into()))
+        );
+        assert_eq!(
+            settle(
+                Operation::Stop,
+                Status::Running,
+                &Outcome::Denied("role forbids".into())
+            ),
+            (Status::Running, Some("stop refused: role forbids".into()))
+        );
+        for op in Operation::ALL
+            .into_iter()
+            .filter(|o| *o != Operation::Create)
+        {
+            let (status, _) = settle(op, Status::Stopped, &Outcome::Denied("no".into()));
+            assert_eq!(status, Status::Stopped, "{op}");
+        }
+    }
+
+    #[test]
+    fn scale_sets_the_resources_and_leaves_parameters() {
+        let mut res = resources(1);
+        let mut params = BTreeMap::from([("tier".to_string(), ParamValue::Text("a".into()))]);
+        let before = params.clone();
+        apply(
+            &mut res,
+            &mut params,
+            &OperationRequest::Change(Request::Scale {
+                resources: resources(3),
+            }),
+        );
+        assert_eq!(res, resources(3));
+        assert_eq!(params, before);
+    }
+
+    #[test]
+    fn update_config_merges_the_changes_and_leaves_resources() {
+        let mut res = resources(2);
+        let mut params = BTreeMap::from([
+            ("tier".to_string(), ParamValue::Text("a".into())),
+            ("max_connections".to_string(), ParamValue::Int(100)),
+        ]);
+        apply(
+            &mut res,
+            &mut params,
+            &OperationRequest::Change(Request::UpdateConfig {
+                changes: BTreeMap::from([
+                    ("max_connections".to_string(), ParamValue::Int(500)),
+                    ("debug".to_string(), ParamValue::Bool(true)),
+                ]),
+            }),
+        );
+        assert_eq!(res, resources(2));
+        assert_eq!(
+            params,
+            BTreeMap::from([
+                ("tier".to_string(), ParamValue::Text("a".into())),
+                ("max_connections".to_string(), ParamValue::Int(500)),
+                ("debug".to_string(), ParamValue::Bool(true)),
+            ])
+        );
+    }
+
+    #[test]
+    fn other_requests_change_nothing() {
+        let requests = [
+            OperationRequest::Change(Request::Stop),
+            OperationRequest::Change(Request::Start),
+            OperationRequest::Change(Request::Restart),
+            OperationRequest::Change(Request::Delete {
+                confirm_name: "db".into(),
+            }),
+            OperationRequest::Create(super::super::policy::CreateRequest {
+                name: "db".into(),
+                environment: "production".into(),
+                region: "eu".into(),
+                resources: resources(5),
+                parameters: BTreeMap::from([("tier".to_string(), ParamValue::Text("b".into()))]),
+            }),
+        ];
+        for request in requests {
+            let mut res = resources(1);
+            let mut params = BTreeMap::from([("tier".to_string(), ParamValue::Text("a".into()))]);
+            let before = params.clone();
+            apply(&mut res, &mut params, &request);
+            assert_eq!((res, &params), (resources(1), &before), "{request:?}");
+        }
     }
 }

@@ -5,7 +5,7 @@ use super::{
     conflict, instance_from_row, new_id, now_millis, parse_id, BeginIn, InstanceRecord, Pool,
     Result, Store, StoreError, TenantScope, INSTANCE_COLUMNS,
 };
-use crate::domain::lifecycle::transition;
+use crate::domain::lifecycle::{apply, settle, transition, Outcome};
 use crate::domain::policy::{Denial, OperationRequest};
 use crate::domain::{Endpoint, InstanceId, Operation, Role, Status, TenantId, UserId};
 use serde::{Deserialize, Serialize};
@@ -800,7 +800,6 @@ impl Store {
         finish: &Finish,
     ) -> Result<bool> {
         let now = now_millis();
-        let t = transition(op.operation());
         let (state, error, not_before) = match finish {
             Finish::Succeeded { .. } => (OpState::Succeeded, None, 0),
             Finish::Retry { error, not_before } => {
@@ -842,22 +841,19 @@ impl Store {
                 let outcome = match finish {
                     Finish::Retry { .. } => None,
                     Finish::Succeeded { endpoints } => {
-                        inst.status = t.on_success.resolve(op.previous_status);
-                        inst.status_reason = None;
-                        apply(&mut inst, &op.request);
+                        (inst.status, inst.status_reason) = settle(op.operation(), op.previous_status, &Outcome::Succeeded);
+                        apply(&mut inst.resources, &mut inst.parameters, &op.request);
                         if let Some(e) = endpoints {
                             inst.endpoints = e.clone();
                         }
                         Some(("succeeded", None))
                     }
                     Finish::Failed { error } => {
-                        inst.status = t.on_failure.resolve(op.previous_status);
-                        inst.status_reason = Some(format!("{} failed: {error}", op.operation()));
+                        (inst.status, inst.status_reason) = settle(op.operation(), op.previous_status, &Outcome::Failed(error.clone()));
                         Some(("failed", Some(error.clone())))
                     }
                     Finish::Denied { reason } => {
-                        inst.status = if op.operation() == Operation::Create { Status::Failed } else { op.previous_status };
-                        inst.status_reason = Some(format!("{} refused: {reason}", op.operation()));
+                        (inst.status, inst.status_reason) = settle(op.operation(), op.previous_status, &Outcome::Denied(reason.clone()));
                         Some(("denied", Some(reason.clone())))
                     }
                 };
@@ -905,19 +901,5 @@ impl Store {
             .await
         });
         ok
-    }
-}
-
-/// The instance after a successful operation's changes.
-fn apply(inst: &mut InstanceRecord, request: &OperationRequest) {
-    use crate::domain::policy::Request;
-    match request {
-        OperationRequest::Change(Request::Scale { resources }) => inst.resources = *resources,
-        OperationRequest::Change(Request::UpdateConfig { changes }) => {
-            for (k, v) in changes {
-                inst.parameters.insert(k.clone(), v.clone());
-            }
-        }
-        _ => {}
     }
 }
