@@ -141,7 +141,7 @@ fn set_password_changes_it_and_signs_the_user_out_everywhere() {
                 session_id: "live".into(),
                 user_id: user.clone(),
                 tenant_id: tenant,
-                origin: "password".into(),
+                origin: app::domain::SessionOrigin::Password,
                 now,
                 expires_at: now + 60_000,
             })

@@ -188,7 +188,7 @@ pub async fn current_user() -> Result<Me, AppError> {
             .logo_url
             .clone()
             .unwrap_or_else(|| "/logo.svg".into()),
-        hide_header: [auth::ORIGIN_EMBED, auth::ORIGIN_EMBED_HEADER].contains(&r.origin.as_str())
+        hide_header: r.origin.is_embedded()
             && !state.provider.embed.as_ref().is_some_and(|e| e.show_header),
         email: r.email.clone(),
         display_name: r.display_name.clone(),
@@ -477,7 +477,7 @@ fn op_status(op: &OperationRecord, instance_status: Status) -> OperationStatus {
         operation_id: op.id.clone(),
         instance_id: op.instance_id.to_string(),
         operation: op.operation(),
-        state: op.state.as_str().into(),
+        state: op.state,
         attempts: op.attempts,
         last_error: op.last_error.clone(),
         instance_status,

@@ -264,7 +264,13 @@ pub async fn accept_invitation(
     {
         return Err(AppError::NotFound);
     }
-    let session = auth::start_session(&state, &user, scope.tenant_id(), "password").await?;
+    let session = auth::start_session(
+        &state,
+        &user,
+        scope.tenant_id(),
+        crate::domain::SessionOrigin::Password,
+    )
+    .await?;
     tracing::info!(email = %email, tenant = %scope.tenant_id(), "invitation accepted");
     if let Ok(v) = auth::session_cookie(&state, &session).parse() {
         expect_context::<ResponseOptions>().append_header(SET_COOKIE, v);

@@ -174,6 +174,50 @@ impl fmt::Display for Status {
     }
 }
 
+/// Where an operation stands: queued, running under a worker's lease, or finished. Stored and
+/// sent as the lowercase word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OperationState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl OperationState {
+    pub const ALL: [OperationState; 4] = [
+        OperationState::Queued,
+        OperationState::Running,
+        OperationState::Succeeded,
+        OperationState::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationState::Queued => "queued",
+            OperationState::Running => "running",
+            OperationState::Succeeded => "succeeded",
+            OperationState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OperationState> {
+        OperationState::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    /// Succeeded or failed: nothing more will happen to it.
+    pub fn is_finished(self) -> bool {
+        matches!(self, OperationState::Succeeded | OperationState::Failed)
+    }
+}
+
+impl fmt::Display for OperationState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a finished operation leaves the instance in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Settles {
@@ -351,6 +395,10 @@ mod tests {
         for s in Status::ALL {
             assert_eq!(Status::parse(s.as_str()), Some(s));
         }
+        for st in OperationState::ALL {
+            assert_eq!(OperationState::parse(st.as_str()), Some(st));
+        }
+        assert_eq!(OperationState::parse("Queued"), None);
         assert_eq!(Status::parse("Running"), None);
         assert_eq!(Operation::parse("update_config"), None);
     }
@@ -364,6 +412,11 @@ mod tests {
         for s in Status::ALL {
             let json = serde_json::to_string(&s).unwrap();
             assert_eq!(json, format!("\"{}\"", s.as_str()));
+        }
+        for st in OperationState::ALL {
+            let json = serde_json::to_string(&st).unwrap();
+            assert_eq!(json, format!("\"{}\"", st.as_str()));
+            assert_eq!(serde_json::from_str::<OperationState>(&json).unwrap(), st);
         }
     }
 
@@ -399,6 +452,14 @@ mod tests {
                 .resolve(Status::Stopped),
             Status::Stopped
         );
+    }
+
+    #[test]
+    fn only_succeeded_and_failed_operations_are_finished() {
+        assert!(OperationState::Succeeded.is_finished());
+        assert!(OperationState::Failed.is_finished());
+        assert!(!OperationState::Queued.is_finished());
+        assert!(!OperationState::Running.is_finished());
     }
 
     #[test]
