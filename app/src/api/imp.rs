@@ -303,11 +303,7 @@ fn detail(
             ParamEntry {
                 name: name.clone(),
                 label: spec.map_or(name.clone(), |s| s.label().to_owned()),
-                value: if spec.is_some_and(|s| s.secret) {
-                    "••••••••".into()
-                } else {
-                    value.to_string()
-                },
+                value: crate::domain::secrets::shown(plan, name, value),
                 customer_editable: spec.is_some_and(|s| s.customer_editable),
             }
         })
@@ -427,35 +423,7 @@ impl From<SubmitError> for AppError {
 
 /// The request as the audit log stores it: secret values masked.
 fn redact(plan: Option<&Plan>, request: &OperationRequest) -> String {
-    let mask = |params: &BTreeMap<String, ParamValue>| -> BTreeMap<String, ParamValue> {
-        params
-            .iter()
-            .map(|(k, v)| {
-                let secret =
-                    plan.is_some_and(|p| p.parameters.iter().any(|s| &s.name == k && s.secret));
-                (
-                    k.clone(),
-                    if secret {
-                        ParamValue::Text("[redacted]".into())
-                    } else {
-                        v.clone()
-                    },
-                )
-            })
-            .collect()
-    };
-    let redacted = match request {
-        OperationRequest::Change(Request::UpdateConfig { changes }) => {
-            OperationRequest::Change(Request::UpdateConfig {
-                changes: mask(changes),
-            })
-        }
-        OperationRequest::Create(c) => OperationRequest::Create(CreateRequest {
-            parameters: mask(&c.parameters),
-            ..c.clone()
-        }),
-        other => other.clone(),
-    };
+    let redacted = crate::domain::secrets::mask_request(plan, request);
     serde_json::to_string(&redacted).unwrap_or_default()
 }
 

@@ -6,6 +6,7 @@ pub mod instance;
 pub mod lifecycle;
 pub mod members;
 pub mod policy;
+pub mod secrets;
 pub mod session;
 
 pub use config::{
