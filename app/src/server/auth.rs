@@ -124,7 +124,8 @@ pub async fn sign_in_with_password(
     Ok((token, record))
 }
 
-/// How long an embedded page's header token ([`SessionOrigin::EmbedHeader`]) lasts; the provider's page signs the frame in again after.
+/// How long an embedded page's header token ([`SessionOrigin::EmbedHeader`], accepted only in
+/// [`SESSION_HEADER`]) lasts; the provider's page signs the frame in again after.
 pub const EMBED_HEADER_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
 /// Creates a fresh session (a new id every time: no fixation) and returns its cookie token.
