@@ -141,7 +141,7 @@ fn set_password_changes_it_and_signs_the_user_out_everywhere() {
                 session_id: "live".into(),
                 user_id: user.clone(),
                 tenant_id: tenant,
-                origin: "password".into(),
+                origin: app::domain::SessionOrigin::Password,
                 now,
                 expires_at: now + 60_000,
             })
@@ -214,7 +214,10 @@ fn a_flag_of_one_subcommand_is_refused_by_another() {
     // Nothing was migrated: the command line was refused before any work.
     assert!(!dir.path().join("data").exists());
 
-    let help = portico(dir.path()).args(["serve", "--help"]).output().unwrap();
+    let help = portico(dir.path())
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--sim-hang"));
 }

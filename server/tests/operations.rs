@@ -936,7 +936,7 @@ async fn the_export_holds_the_whole_log_read_a_page_at_a_time(engine: Engine) {
             None,
             app::domain::Operation::Restart,
             format!("{{\"n\":{i}}}"),
-            "failed",
+            app::domain::AuditOutcome::Failed,
             Some(format!("fixture {i}")),
         );
         app.db.store.record_audit(&e).await.unwrap();

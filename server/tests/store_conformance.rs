@@ -221,7 +221,7 @@ async fn sessions_resolve_until_they_expire_or_end(engine: Engine) {
         session_id: id.into(),
         user_id: u.clone(),
         tenant_id: TenantId::parse("beta").unwrap(),
-        origin: "password".into(),
+        origin: app::domain::SessionOrigin::Password,
         now,
         expires_at,
     };
@@ -293,7 +293,7 @@ async fn session_ends_when_account_is_disabled(engine: Engine) {
             session_id: "s1".into(),
             user_id: u.clone(),
             tenant_id: TenantId::parse("alpha").unwrap(),
-            origin: "password".into(),
+            origin: app::domain::SessionOrigin::Password,
             now,
             expires_at: now + 60_000,
         })
@@ -344,7 +344,7 @@ async fn a_password_change_ends_the_users_sessions_at_once(engine: Engine) {
                 session_id: id.into(),
                 user_id: user.clone(),
                 tenant_id: TenantId::parse("alpha").unwrap(),
-                origin: "password".into(),
+                origin: app::domain::SessionOrigin::Password,
                 now,
                 expires_at: now + 60_000,
             })

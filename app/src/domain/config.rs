@@ -269,6 +269,37 @@ impl Default for Branding {
     }
 }
 
+impl Branding {
+    /// The WCAG relative luminance of the brand colour, 0 (black) to 1 (white). A channel that
+    /// is missing or not two hex digits counts as 0.
+    pub fn luminance(&self) -> f64 {
+        let colour = &self.primary_color;
+        let channel = |i: usize| {
+            f64::from(u8::from_str_radix(colour.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0))
+                / 255.0
+        };
+        let lin = |c: f64| {
+            if c <= 0.04045 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * lin(channel(1)) + 0.7152 * lin(channel(3)) + 0.0722 * lin(channel(5))
+    }
+
+    /// The colour of text on the brand colour: black or white, whichever contrasts more (WCAG
+    /// contrast ratio against each).
+    pub fn ink(&self) -> &'static str {
+        let l = self.luminance();
+        if (l + 0.05) / 0.05 > 1.05 / (l + 0.05) {
+            "#000000"
+        } else {
+            "#ffffff"
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Environment {
@@ -868,4 +899,47 @@ fn check_named_list<'a>(
         out.push(&[key], "at least one is required");
     }
     ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Branding;
+
+    fn brand(colour: &str) -> Branding {
+        Branding {
+            primary_color: colour.into(),
+            logo_url: None,
+        }
+    }
+
+    #[test]
+    fn a_dark_brand_colour_gets_white_ink_and_a_light_one_black() {
+        for dark in ["#000000", "#1a237e", "#3b5bdb", "#b00020"] {
+            assert_eq!(brand(dark).ink(), "#ffffff", "{dark}");
+        }
+        for light in ["#ffffff", "#ffeb3b", "#a5d6a7", "#00e5ff"] {
+            assert_eq!(brand(light).ink(), "#000000", "{light}");
+        }
+        assert_eq!(Branding::default().ink(), "#ffffff");
+    }
+
+    #[test]
+    fn luminance_follows_wcag() {
+        assert_eq!(brand("#000000").luminance(), 0.0);
+        assert!((brand("#ffffff").luminance() - 1.0).abs() < 1e-9);
+        // Mid grey: 0x77 is 0.4667, linearised 0.1845.
+        assert!((brand("#777777").luminance() - 0.1845).abs() < 1e-3);
+    }
+
+    #[test]
+    fn malformed_channels_count_as_zero() {
+        // Nothing readable: black, so white ink.
+        assert_eq!(brand("").luminance(), 0.0);
+        assert_eq!(brand("#zzzzzz").ink(), "#ffffff");
+        // Only the red channel is there.
+        assert_eq!(brand("#ff").luminance(), brand("#ff0000").luminance());
+        // A multi-byte character never splits a channel (and never panics).
+        assert_eq!(brand("#ééé").luminance(), 0.0);
+        assert_eq!(brand("#ffffffé").ink(), "#000000");
+    }
 }

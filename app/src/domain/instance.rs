@@ -1,6 +1,6 @@
 //! What the pages show of an instance: the shapes that cross the wire.
 
-use super::{Operation, ParamType, ParameterSpec, ResourceBounds, Role, Status};
+use super::{Operation, OperationState, ParamType, ParameterSpec, ResourceBounds, Role, Status};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,6 +262,44 @@ mod tests {
     }
 
     #[test]
+    fn operation_status_sends_its_state_as_the_lowercase_word() {
+        let status = OperationStatus {
+            operation_id: "op".into(),
+            instance_id: "i".into(),
+            operation: Operation::Stop,
+            state: OperationState::Running,
+            attempts: 2,
+            last_error: Some("timeout".into()),
+            instance_status: Status::Stopping,
+        };
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["state"], "running");
+        assert_eq!(
+            serde_json::from_value::<OperationStatus>(json).unwrap(),
+            status
+        );
+        assert_eq!(status.progress(), "Stop: running (attempt 2) — timeout");
+        assert!(!status.finished());
+        assert!(OperationStatus {
+            state: OperationState::Failed,
+            ..status
+        }
+        .finished());
+    }
+
+    #[test]
+    fn audit_outcomes_are_the_words_stored_and_sent() {
+        let words: Vec<&str> = AuditOutcome::ALL.iter().map(|o| o.as_str()).collect();
+        assert_eq!(words, ["requested", "denied", "succeeded", "failed"]);
+        for o in AuditOutcome::ALL {
+            assert_eq!(AuditOutcome::parse(o.as_str()), Some(o));
+            assert_eq!(serde_json::to_string(&o).unwrap(), format!("\"{o}\""));
+            assert_eq!(String::from(o), o.as_str());
+        }
+        assert_eq!(AuditOutcome::parse("Denied"), None);
+    }
+
+    #[test]
     fn unknown_status_in_query_means_any() {
         let f = InstanceFilter::from_query("", "exploded", "");
         assert_eq!(f.status, None);
@@ -274,8 +312,7 @@ pub struct OperationStatus {
     pub operation_id: String,
     pub instance_id: String,
     pub operation: Operation,
-    /// queued | running | succeeded | failed
-    pub state: String,
+    pub state: OperationState,
     pub attempts: u32,
     pub last_error: Option<String>,
     pub instance_status: Status,
@@ -283,7 +320,7 @@ pub struct OperationStatus {
 
 impl OperationStatus {
     pub fn finished(&self) -> bool {
-        matches!(self.state.as_str(), "succeeded" | "failed")
+        self.state.is_finished()
     }
 
     /// One line for people: "Stop: running (attempt 2; last error: timeout)".
@@ -296,6 +333,53 @@ impl OperationStatus {
             s += &format!(" — {e}");
         }
         s
+    }
+}
+
+/// How the event an audit log line records ended. Stored and sent as the lowercase word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditOutcome {
+    /// A request was accepted and its operation queued.
+    Requested,
+    /// The policy refused a request (or an operation at execution time).
+    Denied,
+    Succeeded,
+    Failed,
+}
+
+impl AuditOutcome {
+    /// In the order the audit page offers them as filters.
+    pub const ALL: [AuditOutcome; 4] = [
+        AuditOutcome::Requested,
+        AuditOutcome::Denied,
+        AuditOutcome::Succeeded,
+        AuditOutcome::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Requested => "requested",
+            AuditOutcome::Denied => "denied",
+            AuditOutcome::Succeeded => "succeeded",
+            AuditOutcome::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AuditOutcome> {
+        AuditOutcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for AuditOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<AuditOutcome> for String {
+    fn from(o: AuditOutcome) -> String {
+        o.as_str().to_owned()
     }
 }
 

@@ -1,6 +1,9 @@
 //! Roles, operations and instance statuses: the words the policy and the UI share.
 
+use super::policy::{OperationRequest, Request};
+use super::{ParamValue, Resources};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// A member's role within one tenant.
@@ -171,6 +174,50 @@ impl fmt::Display for Status {
     }
 }
 
+/// Where an operation stands: queued, running under a worker's lease, or finished. Stored and
+/// sent as the lowercase word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OperationState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl OperationState {
+    pub const ALL: [OperationState; 4] = [
+        OperationState::Queued,
+        OperationState::Running,
+        OperationState::Succeeded,
+        OperationState::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationState::Queued => "queued",
+            OperationState::Running => "running",
+            OperationState::Succeeded => "succeeded",
+            OperationState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OperationState> {
+        OperationState::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    /// Succeeded or failed: nothing more will happen to it.
+    pub fn is_finished(self) -> bool {
+        matches!(self, OperationState::Succeeded | OperationState::Failed)
+    }
+}
+
+impl fmt::Display for OperationState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a finished operation leaves the instance in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Settles {
@@ -275,6 +322,64 @@ impl Settles {
     }
 }
 
+/// How an operation the worker ran ended, as far as the instance is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    /// The provider reported this error.
+    Failed(String),
+    /// The policy refused the operation at execution time, for this reason.
+    Denied(String),
+}
+
+/// The status an instance settles in after `operation` ended with `outcome`, having been in
+/// `previous` before it began, and the reason shown with that status (none after success).
+///
+/// Success and failure follow the operation's row in [`TRANSITIONS`]. A denied create leaves
+/// an instance that never existed at the provider, so it is failed; any other denied operation
+/// changed nothing, so the instance keeps its previous status.
+pub fn settle(
+    operation: Operation,
+    previous: Status,
+    outcome: &Outcome,
+) -> (Status, Option<String>) {
+    let t = transition(operation);
+    match outcome {
+        Outcome::Succeeded => (t.on_success.resolve(previous), None),
+        Outcome::Failed(error) => (
+            t.on_failure.resolve(previous),
+            Some(format!("{operation} failed: {error}")),
+        ),
+        Outcome::Denied(reason) => (
+            if operation == Operation::Create {
+                Status::Failed
+            } else {
+                previous
+            },
+            Some(format!("{operation} refused: {reason}")),
+        ),
+    }
+}
+
+/// Makes a successful request's changes to an instance's resources and parameters: scale sets
+/// the resources, update-config sets each changed parameter (others keep their values). Other
+/// requests change neither.
+pub fn apply(
+    resources: &mut Resources,
+    parameters: &mut BTreeMap<String, ParamValue>,
+    request: &OperationRequest,
+) {
+    match request {
+        OperationRequest::Change(Request::Scale { resources: r }) => *resources = *r,
+        OperationRequest::Change(Request::UpdateConfig { changes }) => {
+            for (k, v) in changes {
+                parameters.insert(k.clone(), v.clone());
+            }
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,6 +395,10 @@ mod tests {
         for s in Status::ALL {
             assert_eq!(Status::parse(s.as_str()), Some(s));
         }
+        for st in OperationState::ALL {
+            assert_eq!(OperationState::parse(st.as_str()), Some(st));
+        }
+        assert_eq!(OperationState::parse("Queued"), None);
         assert_eq!(Status::parse("Running"), None);
         assert_eq!(Operation::parse("update_config"), None);
     }
@@ -303,6 +412,11 @@ mod tests {
         for s in Status::ALL {
             let json = serde_json::to_string(&s).unwrap();
             assert_eq!(json, format!("\"{}\"", s.as_str()));
+        }
+        for st in OperationState::ALL {
+            let json = serde_json::to_string(&st).unwrap();
+            assert_eq!(json, format!("\"{}\"", st.as_str()));
+            assert_eq!(serde_json::from_str::<OperationState>(&json).unwrap(), st);
         }
     }
 
@@ -341,6 +455,14 @@ mod tests {
     }
 
     #[test]
+    fn only_succeeded_and_failed_operations_are_finished() {
+        assert!(OperationState::Succeeded.is_finished());
+        assert!(OperationState::Failed.is_finished());
+        assert!(!OperationState::Queued.is_finished());
+        assert!(!OperationState::Running.is_finished());
+    }
+
+    #[test]
     fn only_in_flight_statuses_are_transitional() {
         assert!(Status::Stopping.is_transitional());
         assert!(Status::Deploying.is_transitional());
@@ -348,5 +470,163 @@ mod tests {
         assert!(!Status::Stopped.is_transitional());
         assert!(!Status::Failed.is_transitional());
         assert!(!Status::Deleted.is_transitional());
+    }
+
+    fn resources(replicas: u32) -> Resources {
+        Resources {
+            replicas,
+            cpu_millicores: 500,
+            memory_mib: 1024,
+            storage_gib: 10,
+        }
+    }
+
+    #[test]
+    fn success_settles_as_the_state_machine_says_without_a_reason() {
+        let cases = [
+            (Operation::Create, Status::Deploying, Status::Running),
+            (Operation::Stop, Status::Running, Status::Stopped),
+            (Operation::Start, Status::Stopped, Status::Running),
+            (Operation::Restart, Status::Failed, Status::Running),
+            (Operation::Scale, Status::Stopped, Status::Stopped),
+            (Operation::Scale, Status::Running, Status::Running),
+            (Operation::UpdateConfig, Status::Stopped, Status::Stopped),
+            (Operation::Delete, Status::Running, Status::Deleted),
+        ];
+        for (op, previous, expected) in cases {
+            assert_eq!(
+                settle(op, previous, &Outcome::Succeeded),
+                (expected, None),
+                "{op} from {previous}"
+            );
+        }
+    }
+
+    #[test]
+    fn failure_settles_as_the_state_machine_says_and_names_the_error() {
+        let cases = [
+            (Operation::Create, Status::Deploying, Status::Failed),
+            (Operation::Stop, Status::Running, Status::Running),
+            (Operation::Start, Status::Stopped, Status::Stopped),
+            (Operation::Restart, Status::Running, Status::Failed),
+            (Operation::Scale, Status::Stopped, Status::Stopped),
+            (Operation::UpdateConfig, Status::Running, Status::Running),
+            (Operation::Delete, Status::Stopped, Status::Stopped),
+        ];
+        for (op, previous, expected) in cases {
+            let (status, reason) = settle(op, previous, &Outcome::Failed("timeout".into()));
+            assert_eq!(status, expected, "{op} from {previous}");
+            assert_eq!(
+                reason.as_deref(),
+                Some(format!("{op} failed: timeout").as_str())
+            );
+        }
+        assert_eq!(
+            settle(
+                Operation::UpdateConfig,
+                Status::Running,
+                &Outcome::Failed("bad value".into())
+            )
+            .1
+            .as_deref(),
+            Some("update-config failed: bad value")
+        );
+    }
+
+    #[test]
+    fn a_denied_create_fails_and_any_other_denial_keeps_the_previous_status() {
+        assert_eq!(
+            settle(
+                Operation::Create,
+                Status::Deploying,
+                &Outcome::Denied("quota reached".into())
+            ),
+            (Status::Failed, Some("create refused: quota reached".into()))
+        );
+        assert_eq!(
+            settle(
+                Operation::Stop,
+                Status::Running,
+                &Outcome::Denied("role forbids".into())
+            ),
+            (Status::Running, Some("stop refused: role forbids".into()))
+        );
+        for op in Operation::ALL
+            .into_iter()
+            .filter(|o| *o != Operation::Create)
+        {
+            let (status, _) = settle(op, Status::Stopped, &Outcome::Denied("no".into()));
+            assert_eq!(status, Status::Stopped, "{op}");
+        }
+    }
+
+    #[test]
+    fn scale_sets_the_resources_and_leaves_parameters() {
+        let mut res = resources(1);
+        let mut params = BTreeMap::from([("tier".to_string(), ParamValue::Text("a".into()))]);
+        let before = params.clone();
+        apply(
+            &mut res,
+            &mut params,
+            &OperationRequest::Change(Request::Scale {
+                resources: resources(3),
+            }),
+        );
+        assert_eq!(res, resources(3));
+        assert_eq!(params, before);
+    }
+
+    #[test]
+    fn update_config_merges_the_changes_and_leaves_resources() {
+        let mut res = resources(2);
+        let mut params = BTreeMap::from([
+            ("tier".to_string(), ParamValue::Text("a".into())),
+            ("max_connections".to_string(), ParamValue::Int(100)),
+        ]);
+        apply(
+            &mut res,
+            &mut params,
+            &OperationRequest::Change(Request::UpdateConfig {
+                changes: BTreeMap::from([
+                    ("max_connections".to_string(), ParamValue::Int(500)),
+                    ("debug".to_string(), ParamValue::Bool(true)),
+                ]),
+            }),
+        );
+        assert_eq!(res, resources(2));
+        assert_eq!(
+            params,
+            BTreeMap::from([
+                ("tier".to_string(), ParamValue::Text("a".into())),
+                ("max_connections".to_string(), ParamValue::Int(500)),
+                ("debug".to_string(), ParamValue::Bool(true)),
+            ])
+        );
+    }
+
+    #[test]
+    fn other_requests_change_nothing() {
+        let requests = [
+            OperationRequest::Change(Request::Stop),
+            OperationRequest::Change(Request::Start),
+            OperationRequest::Change(Request::Restart),
+            OperationRequest::Change(Request::Delete {
+                confirm_name: "db".into(),
+            }),
+            OperationRequest::Create(super::super::policy::CreateRequest {
+                name: "db".into(),
+                environment: "production".into(),
+                region: "eu".into(),
+                resources: resources(5),
+                parameters: BTreeMap::from([("tier".to_string(), ParamValue::Text("b".into()))]),
+            }),
+        ];
+        for request in requests {
+            let mut res = resources(1);
+            let mut params = BTreeMap::from([("tier".to_string(), ParamValue::Text("a".into()))]);
+            let before = params.clone();
+            apply(&mut res, &mut params, &request);
+            assert_eq!((res, &params), (resources(1), &before), "{request:?}");
+        }
     }
 }

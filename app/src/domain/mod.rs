@@ -6,6 +6,8 @@ pub mod instance;
 pub mod lifecycle;
 pub mod members;
 pub mod policy;
+pub mod secrets;
+pub mod session;
 
 pub use config::{
     AuditSettings, Bounds, Branding, ConfigIssue, Environment, ParamType, ParamValue,
@@ -13,13 +15,14 @@ pub use config::{
 };
 pub use ids::{Email, IdError, InstanceId, InstanceName, TenantId, UserId};
 pub use instance::{
-    ActionState, AuditEntry, CreateOptions, Endpoint, FormParam, InstanceDetail, InstanceFilter,
-    InstanceSummary, Me, OperationStatus, ParamEntry, Resources,
+    ActionState, AuditEntry, AuditOutcome, CreateOptions, Endpoint, FormParam, InstanceDetail,
+    InstanceFilter, InstanceSummary, Me, OperationStatus, ParamEntry, Resources,
 };
-pub use lifecycle::{Operation, Role, Status};
+pub use lifecycle::{Operation, OperationState, Role, Status};
 pub use members::{
     EmailDelivery, InvitationInfo, Member, Members, NewInvitation, PendingInvitation, SsoButton,
 };
+pub use session::SessionOrigin;
 
 /// Percent-encodes a query or form value (unreserved characters stay as they are).
 pub fn percent_encode(s: &str) -> String {

@@ -9,7 +9,7 @@ use super::state::AppState;
 use super::store::{
     now_millis, NewSession, SessionRecord, StoreError, TenantScope, UserCredentials,
 };
-use crate::domain::{Email, Role, TenantId, UserId};
+use crate::domain::{Email, Role, SessionOrigin, TenantId, UserId};
 use base64::Engine;
 use http::HeaderMap;
 use rand::RngCore;
@@ -115,7 +115,7 @@ pub async fn sign_in_with_password(
     else {
         return Err(SignInError::NoTenant);
     };
-    let token = start_session(state, &creds.user_id, &tenant, "password").await?;
+    let token = start_session(state, &creds.user_id, &tenant, SessionOrigin::Password).await?;
     let record = state
         .store
         .find_session(&token_hash(&token), now_millis(), i64::MIN)
@@ -124,12 +124,8 @@ pub async fn sign_in_with_password(
     Ok((token, record))
 }
 
-/// How an embedded session began inside the provider's iframe: its token is the cookie's.
-pub const ORIGIN_EMBED: &str = "embed";
-/// The separate, short-lived token an embedded page uses when the browser keeps no cookie for
-/// the frame: accepted only in [`SESSION_HEADER`], never as a cookie.
-pub const ORIGIN_EMBED_HEADER: &str = "embed-header";
-/// How long that header token lasts; the provider's page signs the frame in again after.
+/// How long an embedded page's header token ([`SessionOrigin::EmbedHeader`], accepted only in
+/// [`SESSION_HEADER`]) lasts; the provider's page signs the frame in again after.
 pub const EMBED_HEADER_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
 /// Creates a fresh session (a new id every time: no fixation) and returns its cookie token.
@@ -137,7 +133,7 @@ pub async fn start_session(
     state: &AppState,
     user: &UserId,
     tenant: &TenantId,
-    origin: &str,
+    origin: SessionOrigin,
 ) -> Result<String, StoreError> {
     start_session_lasting(state, user, tenant, origin, state.settings.session_absolute).await
 }
@@ -147,7 +143,7 @@ pub async fn start_session_lasting(
     state: &AppState,
     user: &UserId,
     tenant: &TenantId,
-    origin: &str,
+    origin: SessionOrigin,
     lifetime: std::time::Duration,
 ) -> Result<String, StoreError> {
     let lifetime = lifetime.min(state.settings.session_absolute);
@@ -159,7 +155,7 @@ pub async fn start_session_lasting(
             session_id: token_hash(&token),
             user_id: user.clone(),
             tenant_id: tenant.clone(),
-            origin: origin.into(),
+            origin,
             now,
             expires_at: now + millis(lifetime),
         })
@@ -230,7 +226,7 @@ pub async fn current_session(
         .await?
         // The header takes only the short-lived token made for it (the only token the page's
         // script ever holds), and a cookie never does.
-        .filter(|record| by_header == (record.origin == ORIGIN_EMBED_HEADER))
+        .filter(|record| by_header == (record.origin == SessionOrigin::EmbedHeader))
         .map(|record| Session {
             token_hash: hash,
             record,

@@ -447,13 +447,18 @@ pub async fn sign_in(
         let Some(user) = member(&state, &identity).await? else {
             return Ok(Ok(None));
         };
-        let token =
-            auth::start_session(&state, &user, &identity.tenant, auth::ORIGIN_EMBED).await?;
+        let token = auth::start_session(
+            &state,
+            &user,
+            &identity.tenant,
+            crate::domain::SessionOrigin::Embed,
+        )
+        .await?;
         let header_token = auth::start_session_lasting(
             &state,
             &user,
             &identity.tenant,
-            auth::ORIGIN_EMBED_HEADER,
+            crate::domain::SessionOrigin::EmbedHeader,
             auth::EMBED_HEADER_LIFETIME,
         )
         .await?;

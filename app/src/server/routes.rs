@@ -157,24 +157,8 @@ struct ExportQuery {
 /// The provider's brand colour as CSS variables, after the stylesheet's defaults: buttons,
 /// links and focus rings take it. Text on it is black or white, whichever reads better.
 async fn brand_css(State(state): State<AppState>) -> Response {
-    let colour = &state.provider.provider.branding.primary_color;
-    let channel = |i: usize| {
-        u8::from_str_radix(colour.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0) as f64 / 255.0
-    };
-    // Relative luminance (WCAG), against the two candidate inks.
-    let lin = |c: f64| {
-        if c <= 0.04045 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        }
-    };
-    let l = 0.2126 * lin(channel(1)) + 0.7152 * lin(channel(3)) + 0.0722 * lin(channel(5));
-    let ink = if (l + 0.05) / 0.05 > 1.05 / (l + 0.05) {
-        "#000000"
-    } else {
-        "#ffffff"
-    };
+    let branding = &state.provider.provider.branding;
+    let (colour, ink) = (&branding.primary_color, branding.ink());
     (
         [
             (axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8"),

@@ -140,7 +140,9 @@ pub async fn refuse_control_characters(req: Request, next: Next) -> Response {
 /// is left out.
 pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
     match path.strip_prefix("/invite/") {
-        Some(token) if !token.is_empty() => "/invite/[redacted]".into(),
+        Some(token) if !token.is_empty() => {
+            format!("/invite/{}", crate::domain::secrets::MASK).into()
+        }
         _ => path.into(),
     }
 }

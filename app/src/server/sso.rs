@@ -717,7 +717,9 @@ async fn finish(
         .map(|s| s.record.user_id);
     match admit(state, &issuer.cfg, &identity, signed_in.as_ref()).await? {
         Ok((user, tenant)) => {
-            let token = auth::start_session(state, &user, &tenant, "sso").await?;
+            let token =
+                auth::start_session(state, &user, &tenant, crate::domain::SessionOrigin::Sso)
+                    .await?;
             Ok(Finished::SignedIn {
                 token,
                 tenant,

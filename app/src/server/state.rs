@@ -42,7 +42,7 @@ pub struct Smtp {
 impl std::fmt::Debug for Smtp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Smtp")
-            .field("url", &"<hidden>")
+            .field("url", &crate::domain::secrets::MASK)
             .field("from", &self.from)
             .finish()
     }

@@ -135,11 +135,7 @@ fn detail(
             ParamEntry {
                 name: name.clone(),
                 label: spec.map_or(name.clone(), |s| s.label().to_owned()),
-                value: if spec.is_some_and(|s| s.secret) {
-                    "••••••••".into()
-                } else {
-                    value.to_string()
-                },
+                value: crate::domain::secrets::shown(plan, name, value),
                 customer_editable: spec.is_some_and(|s| s.customer_editable),
             }
         })

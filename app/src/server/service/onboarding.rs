@@ -4,7 +4,7 @@
 
 use super::ServiceError;
 use crate::domain::members::MIN_PASSWORD_CHARS;
-use crate::domain::{Email, InvitationInfo, TenantId};
+use crate::domain::{Email, InvitationInfo, SessionOrigin, TenantId};
 use crate::server::auth::{self, SignInError};
 use crate::server::state::AppState;
 use crate::server::store::{
@@ -125,7 +125,8 @@ pub async fn accept_invitation(
     {
         return Err(ServiceError::NotFound);
     }
-    let session = auth::start_session(state, &user, scope.tenant_id(), "password").await?;
+    let session =
+        auth::start_session(state, &user, scope.tenant_id(), SessionOrigin::Password).await?;
     tracing::info!(email = %email, tenant = %scope.tenant_id(), "invitation accepted");
     Ok(session)
 }

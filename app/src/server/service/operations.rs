@@ -140,36 +140,7 @@ fn key(k: &str) -> Result<String, ServiceError> {
 
 /// The request as the audit log stores it: secret values masked.
 fn redact(plan: Option<&Plan>, request: &OperationRequest) -> String {
-    let mask = |params: &BTreeMap<String, ParamValue>| -> BTreeMap<String, ParamValue> {
-        params
-            .iter()
-            .map(|(k, v)| {
-                let secret =
-                    plan.is_some_and(|p| p.parameters.iter().any(|s| &s.name == k && s.secret));
-                (
-                    k.clone(),
-                    if secret {
-                        ParamValue::Text("[redacted]".into())
-                    } else {
-                        v.clone()
-                    },
-                )
-            })
-            .collect()
-    };
-    let redacted = match request {
-        OperationRequest::Change(Request::UpdateConfig { changes }) => {
-            OperationRequest::Change(Request::UpdateConfig {
-                changes: mask(changes),
-            })
-        }
-        OperationRequest::Create(c) => OperationRequest::Create(CreateRequest {
-            parameters: mask(&c.parameters),
-            ..c.clone()
-        }),
-        other => other.clone(),
-    };
-    serde_json::to_string(&redacted).unwrap_or_default()
+    serde_json::to_string(&crate::domain::secrets::mask_request(plan, request)).unwrap_or_default()
 }
 
 async fn status_of(
@@ -191,7 +162,7 @@ pub(super) fn op_status(op: &OperationRecord, instance_status: Status) -> Operat
         operation_id: op.id.clone(),
         instance_id: op.instance_id.to_string(),
         operation: op.operation(),
-        state: op.state.as_str().into(),
+        state: op.state,
         attempts: op.attempts,
         last_error: op.last_error.clone(),
         instance_status,

@@ -65,8 +65,7 @@ pub async fn me(state: &AppState, who: &Principal) -> Result<Me, ServiceError> {
             .logo_url
             .clone()
             .unwrap_or_else(|| "/logo.svg".into()),
-        hide_header: [auth::ORIGIN_EMBED, auth::ORIGIN_EMBED_HEADER].contains(&r.origin.as_str())
-            && !p.embed.as_ref().is_some_and(|e| e.show_header),
+        hide_header: r.origin.is_embedded() && !p.embed.as_ref().is_some_and(|e| e.show_header),
         email: r.email.clone(),
         display_name: r.display_name.clone(),
         tenant_name: r.tenant_name.clone(),

@@ -5,6 +5,7 @@ use super::ops::{Actor, AuditEvent};
 use super::{
     new_id, now_millis, parse_id, parse_role, BeginIn, Pool, Result, Store, StoreError, TenantScope,
 };
+use crate::domain::AuditOutcome;
 use crate::domain::{Email, Role, TenantId, UserId};
 use sqlx::Row;
 
@@ -67,7 +68,7 @@ fn member_event(
         operation_id: None,
         operation: Some(what.into()),
         parameters: parameters.to_string(),
-        outcome: "succeeded".into(),
+        outcome: AuditOutcome::Succeeded.into(),
         reason: None,
         request_id: actor.request_id.clone(),
         created_at: now_millis(),

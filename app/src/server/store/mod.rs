@@ -11,6 +11,7 @@
 //! no row-level security, they are plain queries.
 
 use crate::domain::policy::InstanceFacts;
+use crate::domain::SessionOrigin;
 use crate::domain::{
     Email, Endpoint, InstanceId, ParamValue, Plan, Resources, Role, Status, TenantId, UserId,
 };
@@ -82,9 +83,8 @@ pub struct SessionRecord {
     pub tenant_id: TenantId,
     pub tenant_name: String,
     pub role: Role,
-    /// How it began: "password", "sso", "embed" inside a provider's iframe, or
-    /// "embed-header" for the cookieless frame's header token (`auth::ORIGIN_*`).
-    pub origin: String,
+    /// How it began (stored as [`SessionOrigin::as_str`]).
+    pub origin: SessionOrigin,
     pub created_at: i64,
     pub last_seen_at: i64,
     pub expires_at: i64,
@@ -97,7 +97,7 @@ pub struct NewSession {
     pub user_id: UserId,
     pub tenant_id: TenantId,
     /// How it began (see [`SessionRecord::origin`]).
-    pub origin: String,
+    pub origin: SessionOrigin,
     pub now: i64,
     pub expires_at: i64,
 }
@@ -543,7 +543,7 @@ impl Store {
         .bind(&s.session_id)
         .bind(s.user_id.as_str())
         .bind(s.tenant_id.as_str())
-        .bind(&s.origin)
+        .bind(s.origin.as_str())
         .bind(s.now)
         .bind(s.expires_at)
         .execute(&mut *tx)
@@ -603,7 +603,7 @@ impl Store {
                         tenant_id: parse_id(r.try_get("tenant_id")?)?,
                         tenant_name: r.try_get("tenant_name")?,
                         role: parse_role(r.try_get("role")?)?,
-                        origin: r.try_get("origin")?,
+                        origin: parse_origin(r.try_get("origin")?)?,
                         created_at: r.try_get("created_at")?,
                         last_seen_at: r.try_get("last_seen_at")?,
                         expires_at: r.try_get("expires_at")?,
@@ -877,6 +877,10 @@ fn parse_id<T: TryFrom<String, Error = crate::domain::IdError>>(s: String) -> Re
 
 fn parse_role(s: String) -> Result<Role> {
     Role::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("unknown role {s}")))
+}
+
+fn parse_origin(s: String) -> Result<SessionOrigin> {
+    SessionOrigin::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("unknown origin {s}")))
 }
 
 /// Maps a unique-constraint violation to a `Conflict` with a message a person can act on.

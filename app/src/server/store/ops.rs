@@ -5,8 +5,11 @@ use super::{
     conflict, instance_from_row, new_id, now_millis, parse_id, BeginIn, InstanceRecord, Pool,
     Result, Store, StoreError, TenantScope, INSTANCE_COLUMNS,
 };
-use crate::domain::lifecycle::transition;
+/// The store's name for [`crate::domain::lifecycle::OperationState`].
+pub use crate::domain::lifecycle::OperationState as OpState;
+use crate::domain::lifecycle::{apply, settle, transition, Outcome};
 use crate::domain::policy::{Denial, OperationRequest};
+use crate::domain::AuditOutcome;
 use crate::domain::{Endpoint, InstanceId, Operation, Role, Status, TenantId, UserId};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -21,36 +24,6 @@ pub struct Actor {
     pub email: String,
     pub role: Role,
     pub request_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OpState {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-}
-
-impl OpState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OpState::Queued => "queued",
-            OpState::Running => "running",
-            OpState::Succeeded => "succeeded",
-            OpState::Failed => "failed",
-        }
-    }
-    fn parse(s: &str) -> Option<OpState> {
-        [
-            OpState::Queued,
-            OpState::Running,
-            OpState::Succeeded,
-            OpState::Failed,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -161,7 +134,7 @@ pub struct AuditEvent {
     pub operation: Option<String>,
     /// JSON, secrets redacted.
     pub parameters: String,
-    /// requested | denied | succeeded | failed
+    /// An [`AuditOutcome`]'s word (rows are read back as stored).
     pub outcome: String,
     pub reason: Option<String>,
     pub request_id: Option<String>,
@@ -335,7 +308,7 @@ impl AuditEvent {
         instance: Option<(&InstanceId, &str)>,
         operation: Operation,
         parameters: String,
-        outcome: &str,
+        outcome: AuditOutcome,
         reason: Option<String>,
     ) -> AuditEvent {
         AuditEvent {
@@ -575,7 +548,7 @@ impl Store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                let mut event = AuditEvent::by(scope, actor, Some((instance_id, &instance.name)), op, redacted.clone(), "requested", None);
+                let mut event = AuditEvent::by(scope, actor, Some((instance_id, &instance.name)), op, redacted.clone(), AuditOutcome::Requested, None);
                 event.operation_id = Some(operation_id.clone());
                 insert_audit!(&mut *tx, &event)?;
                 tx.commit().await?;
@@ -680,7 +653,7 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                let mut event = AuditEvent::by(scope, actor, Some((&instance.id, &instance.name)), Operation::Create, redacted.clone(), "requested", None);
+                let mut event = AuditEvent::by(scope, actor, Some((&instance.id, &instance.name)), Operation::Create, redacted.clone(), AuditOutcome::Requested, None);
                 event.operation_id = Some(operation_id.clone());
                 insert_audit!(&mut *tx, &event)?;
                 tx.commit().await?;
@@ -729,7 +702,7 @@ impl Store {
             None,
             op,
             redacted.to_owned(),
-            "denied",
+            AuditOutcome::Denied,
             Some(reason),
         );
         event.instance_id = instance.map(|i| i.to_string());
@@ -800,7 +773,6 @@ impl Store {
         finish: &Finish,
     ) -> Result<bool> {
         let now = now_millis();
-        let t = transition(op.operation());
         let (state, error, not_before) = match finish {
             Finish::Succeeded { .. } => (OpState::Succeeded, None, 0),
             Finish::Retry { error, not_before } => {
@@ -842,23 +814,20 @@ impl Store {
                 let outcome = match finish {
                     Finish::Retry { .. } => None,
                     Finish::Succeeded { endpoints } => {
-                        inst.status = t.on_success.resolve(op.previous_status);
-                        inst.status_reason = None;
-                        apply(&mut inst, &op.request);
+                        (inst.status, inst.status_reason) = settle(op.operation(), op.previous_status, &Outcome::Succeeded);
+                        apply(&mut inst.resources, &mut inst.parameters, &op.request);
                         if let Some(e) = endpoints {
                             inst.endpoints = e.clone();
                         }
-                        Some(("succeeded", None))
+                        Some((AuditOutcome::Succeeded, None))
                     }
                     Finish::Failed { error } => {
-                        inst.status = t.on_failure.resolve(op.previous_status);
-                        inst.status_reason = Some(format!("{} failed: {error}", op.operation()));
-                        Some(("failed", Some(error.clone())))
+                        (inst.status, inst.status_reason) = settle(op.operation(), op.previous_status, &Outcome::Failed(error.clone()));
+                        Some((AuditOutcome::Failed, Some(error.clone())))
                     }
                     Finish::Denied { reason } => {
-                        inst.status = if op.operation() == Operation::Create { Status::Failed } else { op.previous_status };
-                        inst.status_reason = Some(format!("{} refused: {reason}", op.operation()));
-                        Some(("denied", Some(reason.clone())))
+                        (inst.status, inst.status_reason) = settle(op.operation(), op.previous_status, &Outcome::Denied(reason.clone()));
+                        Some((AuditOutcome::Denied, Some(reason.clone())))
                     }
                 };
                 if let Some((outcome, reason)) = outcome {
@@ -905,19 +874,5 @@ impl Store {
             .await
         });
         ok
-    }
-}
-
-/// The instance after a successful operation's changes.
-fn apply(inst: &mut InstanceRecord, request: &OperationRequest) {
-    use crate::domain::policy::Request;
-    match request {
-        OperationRequest::Change(Request::Scale { resources }) => inst.resources = *resources,
-        OperationRequest::Change(Request::UpdateConfig { changes }) => {
-            for (k, v) in changes {
-                inst.parameters.insert(k.clone(), v.clone());
-            }
-        }
-        _ => {}
     }
 }

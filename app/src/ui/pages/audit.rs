@@ -1,5 +1,5 @@
 use crate::api::{audit_log, list_instances};
-use crate::domain::{percent_encode, Operation};
+use crate::domain::{percent_encode, AuditOutcome, Operation};
 use crate::ui::components::{set_http_status, ErrorBox, Shell};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -8,7 +8,6 @@ use leptos_router::{lazy_route, LazyRoute};
 
 use super::mark_page_hydrated;
 
-const OUTCOMES: [&str; 4] = ["requested", "denied", "succeeded", "failed"];
 const FILTERS: [&str; 4] = ["instance_id", "operation", "user", "outcome"];
 
 /// The audit log: read by few (admins, operators as configured), so its code is a chunk of
@@ -104,7 +103,7 @@ fn Audit() -> impl IntoView {
             </label>
             <label>
                 <span>"Outcome"</span>
-                {select("outcome", "Any outcome", OUTCOMES.iter().map(|o| (o.to_string(), o.to_string())).collect())}
+                {select("outcome", "Any outcome", AuditOutcome::ALL.iter().map(|o| (o.to_string(), o.to_string())).collect())}
             </label>
             <button type="submit">"Apply"</button>
         </form>
