@@ -11,7 +11,7 @@ use app::domain::policy::{self, OperationRequest, Request};
 use app::domain::{Email, Endpoint, InstanceId, Resources, Role, Status, TenantId};
 use app::server::config;
 use app::server::control_plane::{Simulated, SimulatedSettings};
-use app::server::store::ops::Actor;
+use app::server::store::Actor;
 use app::server::store::{new_id, now_millis, InstanceRecord, Store, TenantScope};
 use app::server::worker::{Worker, WorkerSettings};
 use std::sync::Arc;

@@ -13,10 +13,10 @@ use crate::server::auth::{self, Session, SignInError};
 use crate::server::password::PasswordError;
 use crate::server::security;
 use crate::server::state::AppState;
-use crate::server::store::ops::{
+use crate::server::store::{new_id, InstanceRecord, StoreError, TenantScope};
+use crate::server::store::{
     Actor, AuditEvent, AuditFilter, OpState, OperationRecord, SubmitError, Submitted,
 };
-use crate::server::store::{new_id, InstanceRecord, StoreError, TenantScope};
 use http::header::SET_COOKIE;
 use http::request::Parts;
 use leptos::prelude::*;

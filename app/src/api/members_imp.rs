@@ -8,7 +8,7 @@ use crate::domain::{
 };
 use crate::server::auth::{self, Session, SignInError};
 use crate::server::state::AppState;
-use crate::server::store::members::MemberError;
+use crate::server::store::MemberError;
 use crate::server::store::{now_millis, StoreError, TenantScope};
 use http::header::SET_COOKIE;
 use leptos::prelude::*;
@@ -183,7 +183,7 @@ pub async fn revoke_invitation(invitation_id: String) -> Result<(), AppError> {
 async fn pending(
     state: &AppState,
     token: &str,
-) -> Result<(TenantScope, crate::server::store::members::InvitationRecord), AppError> {
+) -> Result<(TenantScope, crate::server::store::InvitationRecord), AppError> {
     let id = auth::token_hash(token.trim());
     let Some(tenant) = state.store.invitation_tenant(&id).await? else {
         return Err(AppError::NotFound);

@@ -533,7 +533,7 @@ async fn member(state: &AppState, id: &EmbedIdentity) -> Result<Option<UserId>, 
         Some(_) => Ok(Some(user)),
         None if just_in_time => {
             state.store.set_membership(&scope, &user, id.role).await?;
-            let event = super::store::members::join_event(
+            let event = super::store::join_event(
                 &id.tenant,
                 &user,
                 id.email.as_str(),

@@ -19,7 +19,7 @@ use super::auth;
 use super::jwks::{self, is_asymmetric, JwksCache, KeyError};
 use super::security;
 use super::state::AppState;
-use super::store::sso::SsoLogin;
+use super::store::SsoLogin;
 use super::store::{now_millis, StoreError, TenantScope};
 use crate::domain::config::{is_issuer_url, SsoIssuer};
 use crate::domain::{Email, TenantId, UserId};
@@ -879,7 +879,7 @@ pub async fn admit(
             let scope = TenantScope::trusted(tenant.clone());
             store.set_membership(&scope, &user, role).await?;
             store
-                .record_audit(&super::store::members::join_event(
+                .record_audit(&super::store::join_event(
                     &tenant,
                     &user,
                     email.as_str(),

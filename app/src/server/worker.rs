@@ -4,8 +4,8 @@
 //! with exponential backoff.
 
 use super::control_plane::{Command, ControlPlane, DriverError};
-use super::store::ops::{Finish, OperationRecord};
 use super::store::{now_millis, Store, StoreError, TenantScope};
+use super::store::{Finish, OperationRecord};
 use crate::domain::policy::{self, InstanceFacts, OperationRequest, Request};
 use crate::domain::{Operation, ProviderConfig};
 use std::sync::Arc;
