@@ -73,7 +73,7 @@ async fn bench(engine: &str, store: Store) -> anyhow::Result<()> {
     let provider = Arc::new(config::demo());
     let plan = provider.plan("enterprise").expect("demo plan").clone();
     let tenant = TenantId::parse("bench")?;
-    let scope = TenantScope::trusted(tenant.clone());
+    let scope = TenantScope::for_tests(tenant.clone());
     store.create_tenant(&tenant, "Bench", &plan.id).await?;
     let user = store
         .create_user(&Email::parse("bench@bench.test")?, "Bench", None)

@@ -14,7 +14,7 @@ use std::time::Duration;
 const PW: &str = "portico-demo";
 
 fn scope(t: &str) -> TenantScope {
-    TenantScope::trusted(TenantId::parse(t).unwrap())
+    TenantScope::for_tests(TenantId::parse(t).unwrap())
 }
 
 async fn instance_named(app: &TestApp, tenant: &str, name: &str) -> InstanceRecord {

@@ -8,7 +8,7 @@ use common::{Engine, TestDb};
 use std::collections::BTreeMap;
 
 fn scope(t: &str) -> TenantScope {
-    TenantScope::trusted(TenantId::parse(t).unwrap())
+    TenantScope::for_tests(TenantId::parse(t).unwrap())
 }
 
 fn instance(tenant: &str, name: &str) -> InstanceRecord {

@@ -190,7 +190,7 @@ async fn pending(
     };
     let tenant = crate::domain::TenantId::parse(&tenant).map_err(|e| internal(&e))?;
     // The tenant comes from the link's token, which only its admin was given.
-    let scope = TenantScope::trusted(tenant);
+    let scope = TenantScope::provider(tenant);
     let invitation = state
         .store
         .invitation(&scope, &id, now_millis())

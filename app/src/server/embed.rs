@@ -509,7 +509,7 @@ async fn member(state: &AppState, id: &EmbedIdentity) -> Result<Option<UserId>, 
             .any(|t| t == id.tenant.as_str())
     });
     // The tenant comes from a token the provider signed, which is as trusted as a session.
-    let scope = TenantScope::trusted(id.tenant.clone());
+    let scope = TenantScope::provider(id.tenant.clone());
     let user = match state.store.user_credentials(&id.email).await? {
         Some(c) if c.disabled => return Ok(None),
         Some(c) => c.user_id,

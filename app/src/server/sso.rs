@@ -864,7 +864,7 @@ pub async fn admit(
     match entry {
         Entry::Member(tenant) => Ok(Ok((user, tenant))),
         Entry::Invitation(tenant, invitation) => {
-            let scope = TenantScope::trusted(tenant.clone());
+            let scope = TenantScope::provider(tenant.clone());
             if !store
                 .accept_invitation(&scope, &invitation, &user, now)
                 .await?
@@ -876,7 +876,7 @@ pub async fn admit(
             Ok(Ok((user, tenant)))
         }
         Entry::Rule(tenant, role) => {
-            let scope = TenantScope::trusted(tenant.clone());
+            let scope = TenantScope::provider(tenant.clone());
             store.set_membership(&scope, &user, role).await?;
             store
                 .record_audit(&super::store::join_event(

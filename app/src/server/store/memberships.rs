@@ -100,7 +100,7 @@ pub fn join_event(
         role,
         request_id: None,
     };
-    let scope = TenantScope::trusted(tenant.clone());
+    let scope = TenantScope::provider(tenant.clone());
     AuditEvent {
         reason: Some(reason.into()),
         ..member_event(&scope, &joined, "member-join", email, Some(role))
@@ -178,14 +178,29 @@ async fn email_of(conn: &mut Conn<'_>, user: &UserId) -> sqlx::Result<String> {
 }
 
 impl Store {
+    /// Gives `user` `role` in the scope's tenant, whether or not they were a member.
     pub async fn set_membership(
         &self,
         scope: &TenantScope,
         user: &UserId,
         role: Role,
     ) -> Result<()> {
-        let tenant = scope.tenant_id().as_str();
-        let mut tx = self.begin_in(tenant).await?;
+        self.upsert_membership(scope.tenant_id(), user, role).await
+    }
+
+    /// The same, for the provider's own tools (the CLI's `create-admin`), which name the
+    /// tenant themselves.
+    pub async fn set_membership_as_provider(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        role: Role,
+    ) -> Result<()> {
+        self.upsert_membership(tenant, user, role).await
+    }
+
+    async fn upsert_membership(&self, tenant: &TenantId, user: &UserId, role: Role) -> Result<()> {
+        let mut tx = self.begin_in(tenant.as_str()).await?;
         tx.conn()
             .execute(
                 Sql::new(
@@ -194,7 +209,7 @@ impl Store {
                      ON CONFLICT (tenant_id, user_id) \
                        DO UPDATE SET role = excluded.role, updated_at = excluded.updated_at",
                 )
-                .bind(tenant)
+                .bind(tenant.as_str())
                 .bind(user.as_str())
                 .bind(role.as_str())
                 .bind(now_millis()),
