@@ -532,15 +532,17 @@ async fn member(state: &AppState, id: &EmbedIdentity) -> Result<Option<UserId>, 
     match state.store.role_of(&scope, &user).await? {
         Some(_) => Ok(Some(user)),
         None if just_in_time => {
-            state.store.set_membership(&scope, &user, id.role).await?;
-            let event = super::store::join_event(
-                &id.tenant,
-                &user,
-                id.email.as_str(),
-                id.role,
-                "joined just in time from the provider's site",
-            );
-            state.store.record_audit(&event).await?;
+            state
+                .store
+                .join_tenant(
+                    &scope,
+                    &user,
+                    id.email.as_str(),
+                    id.role,
+                    "joined just in time from the provider's site",
+                    now_millis(),
+                )
+                .await?;
             tracing::info!(tenant = %id.tenant, email = %id.email, role = id.role.as_str(), "member added just in time");
             Ok(Some(user))
         }

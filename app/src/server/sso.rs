@@ -877,15 +877,9 @@ pub async fn admit(
         }
         Entry::Rule(tenant, role) => {
             let scope = TenantScope::provider(tenant.clone());
-            store.set_membership(&scope, &user, role).await?;
+            let reason = format!("joined by single sign-on, a rule of issuer {}", cfg.id);
             store
-                .record_audit(&super::store::join_event(
-                    &tenant,
-                    &user,
-                    email.as_str(),
-                    role,
-                    &format!("joined by single sign-on, a rule of issuer {}", cfg.id),
-                ))
+                .join_tenant(&scope, &user, email.as_str(), role, &reason, now)
                 .await?;
             tracing::info!(%tenant, %user, role = role.as_str(), "member added by a single sign-on rule");
             Ok(Ok((user, tenant)))

@@ -219,6 +219,32 @@ impl Store {
         Ok(())
     }
 
+    /// Makes `user` (whose email is `email`) a member with `role` unless they already are one,
+    /// and audits the join ([`join_event`], with `reason`) in the same transaction. True when
+    /// they joined; an existing member keeps their role and nothing is audited.
+    pub async fn join_tenant(
+        &self,
+        scope: &TenantScope,
+        user: &UserId,
+        email: &str,
+        role: Role,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let tenant = scope.tenant_id();
+        let mut tx = self.begin_in(tenant.as_str()).await?;
+        let joined = insert_membership(&mut tx.conn(), tenant.as_str(), user, role, now).await?;
+        if joined {
+            let event = AuditEvent {
+                created_at: now,
+                ..join_event(tenant, user, email, role, reason)
+            };
+            insert_audit(&mut tx.conn(), &event).await?;
+        }
+        tx.commit().await?;
+        Ok(joined)
+    }
+
     /// The tenants a user belongs to, oldest membership first.
     pub async fn memberships(&self, user: &UserId) -> Result<Vec<(TenantId, Role)>> {
         let sql = self.per_engine(
