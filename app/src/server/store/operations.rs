@@ -1,5 +1,6 @@
-//! Operations: requests recorded atomically with the instance's transitional status and their
-//! audit event, claimed by workers under an expiring lease, and finished exactly once.
+//! Operations: the queue of requested changes to instances. Submitting one is `submit.rs`;
+//! here they are read, claimed by workers under an expiring lease, and finished exactly once
+//! (with the instance's new state and the audit event, in one transaction).
 
 use super::audit::insert_audit;
 use super::instances::{instance_in, to_json};

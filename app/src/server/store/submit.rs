@@ -36,7 +36,7 @@ async fn prior_with_key(
     .await
 }
 
-/// Inserts a queued operation; `kind`, `previous_status` and the key as given.
+/// An operation to queue: the columns that differ between a create and a change.
 struct NewOperation<'a> {
     id: &'a str,
     tenant: &'a str,
@@ -49,6 +49,7 @@ struct NewOperation<'a> {
     now: i64,
 }
 
+/// Inserts `o` as queued, with no attempts yet.
 async fn insert_operation(conn: &mut Conn<'_>, o: NewOperation<'_>) -> sqlx::Result<u64> {
     conn.execute(
         Sql::new(
