@@ -250,25 +250,25 @@ impl Sql {
         self.args.push(value.into());
         self
     }
+}
 
-    /// The bound values, encoded for `DB`.
-    fn arguments<'q, DB: Database>(&self) -> sqlx::Result<DB::Arguments<'q>>
-    where
-        Option<String>: Encode<'q, DB> + Type<DB>,
-        Option<i64>: Encode<'q, DB> + Type<DB>,
-        bool: Encode<'q, DB> + Type<DB>,
-    {
-        let mut args = DB::Arguments::default();
-        for arg in &self.args {
-            match arg {
-                Arg::Text(v) => args.add(v.clone()),
-                Arg::Int(v) => args.add(*v),
-                Arg::Bool(v) => args.add(*v),
-            }
-            .map_err(sqlx::Error::Encode)?;
+/// `args`, encoded for `DB`.
+fn arguments<'q, DB: Database>(args: Vec<Arg>) -> sqlx::Result<DB::Arguments<'q>>
+where
+    Option<String>: Encode<'q, DB> + Type<DB>,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
+    bool: Encode<'q, DB> + Type<DB>,
+{
+    let mut encoded = DB::Arguments::default();
+    for arg in args {
+        match arg {
+            Arg::Text(v) => encoded.add(v),
+            Arg::Int(v) => encoded.add(v),
+            Arg::Bool(v) => encoded.add(v),
         }
-        Ok(args)
+        .map_err(sqlx::Error::Encode)?;
     }
+    Ok(encoded)
 }
 
 /// What a row can be decoded into on either engine: `#[derive(sqlx::FromRow)]` structs and
@@ -292,13 +292,14 @@ enum Conn<'c> {
 impl Conn<'_> {
     /// Runs a statement; returns the rows it affected.
     async fn execute(&mut self, q: Sql) -> sqlx::Result<u64> {
+        let Sql { text, args } = q;
         Ok(match self {
-            Conn::Sqlite(c) => sqlx::query_with::<Sqlite, _>(&q.text, q.arguments::<Sqlite>()?)
+            Conn::Sqlite(c) => sqlx::query_with::<Sqlite, _>(&text, arguments::<Sqlite>(args)?)
                 .execute(&mut **c)
                 .await?
                 .rows_affected(),
             Conn::Postgres(c) => {
-                sqlx::query_with::<Postgres, _>(&q.text, q.arguments::<Postgres>()?)
+                sqlx::query_with::<Postgres, _>(&text, arguments::<Postgres>(args)?)
                     .execute(&mut **c)
                     .await?
                     .rows_affected()
@@ -307,14 +308,15 @@ impl Conn<'_> {
     }
 
     async fn fetch_all<T: FromEitherRow>(&mut self, q: Sql) -> sqlx::Result<Vec<T>> {
+        let Sql { text, args } = q;
         match self {
             Conn::Sqlite(c) => {
-                sqlx::query_as_with::<Sqlite, T, _>(&q.text, q.arguments::<Sqlite>()?)
+                sqlx::query_as_with::<Sqlite, T, _>(&text, arguments::<Sqlite>(args)?)
                     .fetch_all(&mut **c)
                     .await
             }
             Conn::Postgres(c) => {
-                sqlx::query_as_with::<Postgres, T, _>(&q.text, q.arguments::<Postgres>()?)
+                sqlx::query_as_with::<Postgres, T, _>(&text, arguments::<Postgres>(args)?)
                     .fetch_all(&mut **c)
                     .await
             }
@@ -322,14 +324,15 @@ impl Conn<'_> {
     }
 
     async fn fetch_optional<T: FromEitherRow>(&mut self, q: Sql) -> sqlx::Result<Option<T>> {
+        let Sql { text, args } = q;
         match self {
             Conn::Sqlite(c) => {
-                sqlx::query_as_with::<Sqlite, T, _>(&q.text, q.arguments::<Sqlite>()?)
+                sqlx::query_as_with::<Sqlite, T, _>(&text, arguments::<Sqlite>(args)?)
                     .fetch_optional(&mut **c)
                     .await
             }
             Conn::Postgres(c) => {
-                sqlx::query_as_with::<Postgres, T, _>(&q.text, q.arguments::<Postgres>()?)
+                sqlx::query_as_with::<Postgres, T, _>(&text, arguments::<Postgres>(args)?)
                     .fetch_optional(&mut **c)
                     .await
             }
@@ -337,14 +340,15 @@ impl Conn<'_> {
     }
 
     async fn fetch_one<T: FromEitherRow>(&mut self, q: Sql) -> sqlx::Result<T> {
+        let Sql { text, args } = q;
         match self {
             Conn::Sqlite(c) => {
-                sqlx::query_as_with::<Sqlite, T, _>(&q.text, q.arguments::<Sqlite>()?)
+                sqlx::query_as_with::<Sqlite, T, _>(&text, arguments::<Sqlite>(args)?)
                     .fetch_one(&mut **c)
                     .await
             }
             Conn::Postgres(c) => {
-                sqlx::query_as_with::<Postgres, T, _>(&q.text, q.arguments::<Postgres>()?)
+                sqlx::query_as_with::<Postgres, T, _>(&text, arguments::<Postgres>(args)?)
                     .fetch_one(&mut **c)
                     .await
             }
