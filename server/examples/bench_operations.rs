@@ -11,7 +11,7 @@ use app::domain::policy::{self, OperationRequest, Request};
 use app::domain::{Email, Endpoint, InstanceId, Resources, Role, Status, TenantId};
 use app::server::config;
 use app::server::control_plane::{Simulated, SimulatedSettings};
-use app::server::store::ops::Actor;
+use app::server::store::Actor;
 use app::server::store::{new_id, now_millis, InstanceRecord, Store, TenantScope};
 use app::server::worker::{Worker, WorkerSettings};
 use std::sync::Arc;
@@ -73,7 +73,7 @@ async fn bench(engine: &str, store: Store) -> anyhow::Result<()> {
     let provider = Arc::new(config::demo());
     let plan = provider.plan("enterprise").expect("demo plan").clone();
     let tenant = TenantId::parse("bench")?;
-    let scope = TenantScope::trusted(tenant.clone());
+    let scope = TenantScope::for_tests(tenant.clone());
     store.create_tenant(&tenant, "Bench", &plan.id).await?;
     let user = store
         .create_user(&Email::parse("bench@bench.test")?, "Bench", None)

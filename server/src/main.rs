@@ -228,11 +228,7 @@ async fn create_admin(
         .create_user(&email, name.unwrap_or(email.as_str()), Some(&hash))
         .await?;
     store
-        .set_membership(
-            &store::TenantScope::trusted(tenant.clone()),
-            &user,
-            Role::Admin,
-        )
+        .set_membership_as_provider(&tenant, &user, Role::Admin)
         .await?;
     println!("created admin {email} in tenant {tenant}");
     Ok(())

@@ -67,7 +67,7 @@ async fn add_missing_members(app: &TestApp) {
                 .create_user(&email, prefix, Some(&hash))
                 .await
                 .unwrap();
-            let scope = TenantScope::trusted(TenantId::parse(tenant).unwrap());
+            let scope = TenantScope::for_tests(TenantId::parse(tenant).unwrap());
             app.db
                 .store
                 .set_membership(&scope, &user, role)
@@ -81,7 +81,7 @@ async fn add_missing_members(app: &TestApp) {
 async fn instance_names(app: &TestApp) -> BTreeMap<&'static str, Vec<String>> {
     let mut out = BTreeMap::new();
     for t in TENANTS {
-        let scope = TenantScope::trusted(TenantId::parse(t).unwrap());
+        let scope = TenantScope::for_tests(TenantId::parse(t).unwrap());
         let names = app
             .db
             .store
@@ -114,7 +114,7 @@ async fn fixture(row: &Value) -> Fixture {
     let tenant = row["tenant"].as_str().unwrap();
     let (mut id, mut name, mut op) = (String::new(), String::new(), String::new());
     if let Some(target) = row["target"].as_str() {
-        let scope = TenantScope::trusted(TenantId::parse(tenant).unwrap());
+        let scope = TenantScope::for_tests(TenantId::parse(tenant).unwrap());
         let inst = app
             .db
             .store

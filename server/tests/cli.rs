@@ -129,7 +129,7 @@ fn set_password_changes_it_and_signs_the_user_out_everywhere() {
         store.create_tenant(&tenant, "Acme", "pro").await.unwrap();
         store
             .set_membership(
-                &app::server::store::TenantScope::trusted(tenant.clone()),
+                &app::server::store::TenantScope::for_tests(tenant.clone()),
                 &user,
                 app::domain::Role::Admin,
             )

@@ -11,7 +11,7 @@ use std::time::Duration;
 const PW: &str = "portico-demo";
 
 async fn first_instance_of(app: &TestApp, tenant: &str) -> (InstanceId, String) {
-    let scope = TenantScope::trusted(TenantId::parse(tenant).unwrap());
+    let scope = TenantScope::for_tests(TenantId::parse(tenant).unwrap());
     let list = app.db.store.list_instances(&scope).await.unwrap();
     let i = list.into_iter().next().expect("demo tenant has instances");
     (i.id, i.name)
@@ -307,7 +307,7 @@ async fn sign_in_page_has_labelled_fields(engine: Engine) {
 
 async fn detail_says_which_actions_the_policy_allows_and_why_not(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    let scope = TenantScope::trusted(TenantId::parse("globex").unwrap());
+    let scope = TenantScope::for_tests(TenantId::parse("globex").unwrap());
     let web = app
         .db
         .store

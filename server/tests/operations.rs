@@ -4,7 +4,7 @@ mod common;
 
 use app::domain::{Role, Status, TenantId};
 use app::server::control_plane::{Simulated, SimulatedSettings};
-use app::server::store::ops::AuditFilter;
+use app::server::store::AuditFilter;
 use app::server::store::{now_millis, InstanceRecord, TenantScope};
 use app::server::worker::{Worker, WorkerSettings};
 use common::{Engine, TestApp};
@@ -14,7 +14,7 @@ use std::time::Duration;
 const PW: &str = "portico-demo";
 
 fn scope(t: &str) -> TenantScope {
-    TenantScope::trusted(TenantId::parse(t).unwrap())
+    TenantScope::for_tests(TenantId::parse(t).unwrap())
 }
 
 async fn instance_named(app: &TestApp, tenant: &str, name: &str) -> InstanceRecord {
@@ -388,7 +388,7 @@ async fn lease_expiry_hands_the_operation_to_another_worker_exactly_once(engine:
         .finish_operation(
             &dead,
             "dead-worker",
-            &app::server::store::ops::Finish::Failed {
+            &app::server::store::Finish::Failed {
                 error: "late".into(),
             },
         )
@@ -817,7 +817,7 @@ async fn create_form_offers_only_the_tenants_plan(engine: Engine) {
     );
 }
 
-async fn denied(app: &TestApp, tenant: &str) -> Vec<app::server::store::ops::AuditEvent> {
+async fn denied(app: &TestApp, tenant: &str) -> Vec<app::server::store::AuditEvent> {
     let f = AuditFilter {
         outcome: Some("denied".into()),
         ..Default::default()
@@ -897,7 +897,7 @@ async fn a_member_repeating_denied_requests_is_audited_a_few_times_a_minute(engi
         assert_eq!(r.status, 403, "every one is refused: {}", r.body);
     }
     let n = denied(&app, "globex").await.len() as i64;
-    assert_eq!(n, app::server::store::ops::DENIALS_AUDITED_PER_MINUTE);
+    assert_eq!(n, app::server::store::DENIALS_AUDITED_PER_MINUTE);
     // Another member's denials are still recorded.
     let other = app.sign_in("ops@globex.test", PW).await;
     let r = request(
@@ -922,7 +922,7 @@ async fn the_export_holds_the_whole_log_read_a_page_at_a_time(engine: Engine) {
         .await
         .unwrap()
         .unwrap();
-    let actor = app::server::store::ops::Actor {
+    let actor = app::server::store::Actor {
         user_id: creds.user_id,
         email: "admin@globex.test".into(),
         role: Role::Admin,
@@ -930,7 +930,7 @@ async fn the_export_holds_the_whole_log_read_a_page_at_a_time(engine: Engine) {
     };
     let n = 1_100;
     for i in 0..n {
-        let e = app::server::store::ops::AuditEvent::by(
+        let e = app::server::store::AuditEvent::by(
             &scope("globex"),
             &actor,
             None,

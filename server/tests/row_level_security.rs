@@ -60,7 +60,7 @@ async fn two_busy_tenants() -> (TestApp, PgPool) {
 }
 
 fn scope(tenant: &str) -> TenantScope {
-    TenantScope::trusted(TenantId::parse(tenant).unwrap())
+    TenantScope::for_tests(TenantId::parse(tenant).unwrap())
 }
 
 async fn count(conn: &mut sqlx::PgConnection, sql: &str) -> i64 {

@@ -3,12 +3,14 @@
 mod common;
 
 use app::domain::{Email, Endpoint, InstanceId, ParamValue, Resources, Role, Status, TenantId};
-use app::server::store::{new_id, now_millis, InstanceRecord, NewSession, StoreError, TenantScope};
+use app::server::store::{
+    new_id, now_millis, AuditFilter, InstanceRecord, NewSession, StoreError, TenantScope,
+};
 use common::{Engine, TestDb};
 use std::collections::BTreeMap;
 
 fn scope(t: &str) -> TenantScope {
-    TenantScope::trusted(TenantId::parse(t).unwrap())
+    TenantScope::for_tests(TenantId::parse(t).unwrap())
 }
 
 fn instance(tenant: &str, name: &str) -> InstanceRecord {
@@ -396,7 +398,90 @@ async fn tenants_are_counted_and_found(engine: Engine) {
     assert!(matches!(err, StoreError::Conflict(_)));
 }
 
+async fn joining_a_tenant_adds_the_member_and_one_audit_event(engine: Engine) {
+    let db = with_two_tenants(engine).await;
+    let u = db
+        .store
+        .create_user(&Email::parse("j@x.test").unwrap(), "J", None)
+        .await
+        .unwrap();
+    let store = &db.store;
+    let joins = || async move {
+        store
+            .list_audit(&scope("alpha"), &AuditFilter::default(), 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.operation.as_deref() == Some("member-join"))
+            .collect::<Vec<_>>()
+    };
+    let now = now_millis();
+    assert!(db
+        .store
+        .join_tenant(
+            &scope("alpha"),
+            &u,
+            "j@x.test",
+            Role::Operator,
+            "by a rule",
+            now
+        )
+        .await
+        .unwrap());
+    assert_eq!(
+        db.store.memberships(&u).await.unwrap(),
+        vec![(TenantId::parse("alpha").unwrap(), Role::Operator)]
+    );
+    let events = joins().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(
+        (
+            e.user_id.as_deref(),
+            e.actor_email.as_deref(),
+            e.role.as_deref(),
+            e.outcome.as_str(),
+            e.reason.as_deref(),
+            e.created_at,
+        ),
+        (
+            Some(u.as_str()),
+            Some("j@x.test"),
+            Some("operator"),
+            "succeeded",
+            Some("by a rule"),
+            now,
+        )
+    );
+
+    // A second call (or a race with another first visit) adds neither, nor changes the role.
+    assert!(!db
+        .store
+        .join_tenant(
+            &scope("alpha"),
+            &u,
+            "j@x.test",
+            Role::Admin,
+            "again",
+            now + 1
+        )
+        .await
+        .unwrap());
+    assert_eq!(
+        db.store.memberships(&u).await.unwrap(),
+        vec![(TenantId::parse("alpha").unwrap(), Role::Operator)]
+    );
+    assert_eq!(joins().await.len(), 1);
+    assert!(db
+        .store
+        .list_audit(&scope("beta"), &AuditFilter::default(), 100)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 on_both_engines!(
+    joining_a_tenant_adds_the_member_and_one_audit_event,
     a_password_change_ends_the_users_sessions_at_once,
     migrations_can_run_twice,
     instance_round_trips_every_field,

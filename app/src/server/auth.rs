@@ -26,7 +26,7 @@ pub struct Session {
 
 impl Session {
     pub fn scope(&self) -> TenantScope {
-        TenantScope::trusted(self.record.tenant_id.clone())
+        TenantScope::provider(self.record.tenant_id.clone())
     }
     pub fn role(&self) -> Role {
         self.record.role

@@ -134,7 +134,11 @@ pub async fn seed(store: &Store, provider: &ProviderConfig) -> anyhow::Result<bo
             .create_user(&Email::parse(email)?, display, Some(&hash))
             .await?;
         store
-            .set_membership(&TenantScope::trusted(TenantId::parse(tenant)?), &user, role)
+            .set_membership(
+                &TenantScope::provider(TenantId::parse(tenant)?),
+                &user,
+                role,
+            )
             .await?;
     }
     let now = now_millis();
@@ -180,7 +184,7 @@ pub async fn seed(store: &Store, provider: &ProviderConfig) -> anyhow::Result<bo
             updated_at: created_at + 3_600_000,
         };
         store
-            .insert_instance(&TenantScope::trusted(record.tenant_id.clone()), &record)
+            .insert_instance(&TenantScope::provider(record.tenant_id.clone()), &record)
             .await?;
     }
     Ok(true)

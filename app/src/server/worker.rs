@@ -4,8 +4,8 @@
 //! with exponential backoff.
 
 use super::control_plane::{Command, ControlPlane, DriverError};
-use super::store::ops::{Finish, OperationRecord};
 use super::store::{now_millis, Store, StoreError, TenantScope};
+use super::store::{Finish, OperationRecord};
 use crate::domain::policy::{self, InstanceFacts, OperationRequest, Request};
 use crate::domain::{Operation, ProviderConfig};
 use std::sync::Arc;
@@ -151,7 +151,7 @@ impl Worker {
 
     /// Asks the policy again with today's role and plan; returns the command to run.
     async fn recheck(&self, op: &OperationRecord) -> Result<Result<Command, String>, StoreError> {
-        let scope = TenantScope::trusted(op.tenant_id.clone());
+        let scope = TenantScope::provider(op.tenant_id.clone());
         let Some(role) = self.store.role_of(&scope, &op.requested_by).await? else {
             return Ok(Err(
                 "the requester is no longer a member of the organisation".into(),

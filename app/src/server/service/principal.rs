@@ -27,7 +27,7 @@ impl Principal {
     /// The tenant this principal acts in: every query it leads to is confined to it.
     pub fn scope(&self) -> TenantScope {
         match self {
-            Principal::Member { session, .. } => TenantScope::trusted(session.tenant_id.clone()),
+            Principal::Member { session, .. } => TenantScope::provider(session.tenant_id.clone()),
         }
     }
 

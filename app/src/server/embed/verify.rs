@@ -7,9 +7,9 @@
 //! at most [`MAX_LIFETIME_SECS`] after `iat`; `iat` not in the future; `sub`, `email`, `tenant`,
 //! `role` and `jti` present and well-formed. Single use (`jti`) is the store's job.
 
-use super::jwks::{JwksCache, KeyError};
 use crate::domain::config::{Embed, EmbedAlgorithm, EmbedKey};
 use crate::domain::{ConfigIssue, Email, Role, TenantId};
+use crate::server::jwks::{JwksCache, KeyError};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -174,7 +174,7 @@ impl EmbedVerifier {
         }
         let jwks = match &cfg.jwks_url {
             None => None,
-            Some(url) => match super::jwks::http_client() {
+            Some(url) => match crate::server::jwks::http_client() {
                 Ok(http) => Some(KeySet {
                     url: url.clone(),
                     http,
@@ -368,192 +368,4 @@ pub fn mint(
     header.typ = Some(TOKEN_TYPE.into());
     header.kid = Some(kid.into());
     jsonwebtoken::encode(&header, claims, &encoding)
-}
-
-// ---- GET /embed?token=… ----
-
-use super::auth;
-use super::security;
-use super::state::AppState;
-use super::store::{now_millis, StoreError, TenantScope};
-use crate::domain::UserId;
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-
-#[derive(Debug, Deserialize)]
-pub struct EmbedQuery {
-    #[serde(default)]
-    token: Option<String>,
-}
-
-/// Signs the person named by an embed token in and sends the iframe to their instances. The
-/// token is in the URL, so it is never logged (the request span records the path only), and
-/// the answer is a redirect, so it does not stay in the frame's address either.
-pub async fn sign_in(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    query: Result<Query<EmbedQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let request_id = security::request_id(&headers);
-    let Some(verifier) = state.embed.clone() else {
-        return error_page(
-            &state,
-            StatusCode::NOT_FOUND,
-            "Embedding is not enabled for this portal.",
-            request_id,
-        );
-    };
-    // A browser says where the response will land. Only a frame may sign in this way: a
-    // top-level visit with someone else's token (login CSRF) would otherwise sign the victim
-    // in as that someone in their main cookie jar.
-    let dest = headers.get("sec-fetch-dest").and_then(|v| v.to_str().ok());
-    if dest.is_some_and(|d| d != "iframe") {
-        tracing::info!(%request_id, ?dest, "embed link opened outside a frame");
-        return error_page(
-            &state,
-            StatusCode::FORBIDDEN,
-            "This page opens inside the provider's site, not on its own.",
-            request_id,
-        );
-    }
-    let token = query.ok().and_then(|Query(q)| q.token).unwrap_or_default();
-    if token.is_empty() {
-        return error_page(
-            &state,
-            StatusCode::BAD_REQUEST,
-            "This page opens from the provider's site, with a sign-in link it creates.",
-            request_id,
-        );
-    }
-    let now = u64::try_from(now_millis() / 1000).unwrap_or_default();
-    let refuse = |why: EmbedRejection| {
-        tracing::info!(%request_id, reason = %why, "embed token refused");
-        error_page(&state, StatusCode::UNAUTHORIZED, why.message(), request_id)
-    };
-    let identity = match verifier.verify_fetching(&token, now).await {
-        Ok(i) => i,
-        Err(why) => return refuse(why),
-    };
-    let remember_until = i64::try_from((identity.exp + LEEWAY_SECS) * 1000).unwrap_or(i64::MAX);
-    let started = async {
-        if !state
-            .store
-            .use_embed_token(&identity.jti, remember_until, now_millis())
-            .await?
-        {
-            return Ok(Err(EmbedRejection::Replayed));
-        }
-        let Some(user) = member(&state, &identity).await? else {
-            return Ok(Ok(None));
-        };
-        let token = auth::start_session(
-            &state,
-            &user,
-            &identity.tenant,
-            crate::domain::SessionOrigin::Embed,
-        )
-        .await?;
-        let header_token = auth::start_session_lasting(
-            &state,
-            &user,
-            &identity.tenant,
-            crate::domain::SessionOrigin::EmbedHeader,
-            auth::EMBED_HEADER_LIFETIME,
-        )
-        .await?;
-        Ok::<_, StoreError>(Ok(Some((token, header_token))))
-    }
-    .await;
-    match started {
-        Ok(Ok(Some((session, header_token)))) => {
-            tracing::info!(%request_id, tenant = %identity.tenant, email = %identity.email, "signed in by embed token");
-            // For a browser that keeps no cookie for the frame, a second, short-lived token
-            // travels in the fragment (never sent to a server, removed from the address at once
-            // by the page's script); the page sends it with each server-function call, and the
-            // server takes it from that header only. The cookie's token never reaches script.
-            let location = format!(
-                "/instances#{}={header_token}",
-                crate::api::client::FRAGMENT_KEY
-            );
-            let mut res = (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
-            let h = res.headers_mut();
-            if let Ok(v) = HeaderValue::from_str(&auth::session_cookie(&state, &session)) {
-                h.insert(header::SET_COOKIE, v);
-            }
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            res
-        }
-        Ok(Ok(None)) => {
-            tracing::info!(%request_id, tenant = %identity.tenant, email = %identity.email, "embed token for a non-member");
-            error_page(
-                &state,
-                StatusCode::FORBIDDEN,
-                "You do not have access to this organisation's portal. Ask one of its administrators to invite you.",
-                request_id,
-            )
-        }
-        Ok(Err(why)) => refuse(why),
-        Err(e) => {
-            tracing::error!(%request_id, error = ?e, "embed sign-in failed");
-            security::internal_error_response(request_id)
-        }
-    }
-}
-
-/// The member the token names: an existing, enabled member of the tenant; or, where the
-/// configuration allows members just in time, that person made one with the token's role.
-/// An existing member keeps the role their tenant gave them.
-async fn member(state: &AppState, id: &EmbedIdentity) -> Result<Option<UserId>, StoreError> {
-    if !state.store.tenant_exists(&id.tenant).await? {
-        return Ok(None);
-    }
-    let just_in_time = state.provider.embed.as_ref().is_some_and(|e| {
-        e.just_in_time_tenants
-            .iter()
-            .any(|t| t == id.tenant.as_str())
-    });
-    // The tenant comes from a token the provider signed, which is as trusted as a session.
-    let scope = TenantScope::trusted(id.tenant.clone());
-    let user = match state.store.user_credentials(&id.email).await? {
-        Some(c) if c.disabled => return Ok(None),
-        Some(c) => c.user_id,
-        None if just_in_time => {
-            let name = id.name.as_deref().unwrap_or(id.email.as_str());
-            match state.store.create_user(&id.email, name, None).await {
-                Ok(u) => u,
-                // Two first visits at once: the other one created the user.
-                Err(StoreError::Conflict(_)) => {
-                    match state.store.user_credentials(&id.email).await? {
-                        Some(c) => c.user_id,
-                        None => return Ok(None),
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        None => return Ok(None),
-    };
-    match state.store.role_of(&scope, &user).await? {
-        Some(_) => Ok(Some(user)),
-        None if just_in_time => {
-            state.store.set_membership(&scope, &user, id.role).await?;
-            let event = super::store::members::join_event(
-                &id.tenant,
-                &user,
-                id.email.as_str(),
-                id.role,
-                "joined just in time from the provider's site",
-            );
-            state.store.record_audit(&event).await?;
-            tracing::info!(tenant = %id.tenant, email = %id.email, role = id.role.as_str(), "member added just in time");
-            Ok(Some(user))
-        }
-        None => Ok(None),
-    }
-}
-
-/// A page the iframe can show: the portal's stylesheet, one message, the request id.
-fn error_page(state: &AppState, status: StatusCode, message: &str, request_id: &str) -> Response {
-    security::message_page(state, status, message, "", request_id)
 }

@@ -1,0 +1,258 @@
+//! The audit log: who did what to which instance or member, written in the same transaction as
+//! the change it records.
+
+use super::operations::{SubmitError, Submitted};
+use super::{new_id, now_millis, Conn, Result, Sql, Store, TenantScope};
+use crate::domain::{AuditOutcome, InstanceId, Operation, Role, UserId};
+use serde::{Deserialize, Serialize};
+
+/// Who asks, as the audit log records them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Actor {
+    pub user_id: UserId,
+    pub email: String,
+    pub role: Role,
+    pub request_id: Option<String>,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct AuditEvent {
+    #[sqlx(rename = "audit_event_id")]
+    pub id: String,
+    pub tenant_id: String,
+    pub user_id: Option<String>,
+    pub actor_email: Option<String>,
+    pub role: Option<String>,
+    pub instance_id: Option<String>,
+    pub instance_name: Option<String>,
+    pub operation_id: Option<String>,
+    pub operation: Option<String>,
+    /// JSON, secrets redacted.
+    pub parameters: String,
+    /// requested | denied | succeeded | failed
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub request_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// An `audit_event` row with its position in the log.
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    audit_seq: i64,
+    #[sqlx(flatten)]
+    event: AuditEvent,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditFilter {
+    pub instance_id: Option<String>,
+    pub operation: Option<String>,
+    pub user: Option<String>,
+    pub outcome: Option<String>,
+}
+
+/// The most bytes of an audit event's parameters or reason that are stored: a denied request
+/// may carry a body of hundreds of kilobytes, which must not become the audit log's.
+pub const AUDIT_TEXT_MAX: usize = 2048;
+
+/// Denied requests of one user recorded per minute; further ones are refused unrecorded.
+pub const DENIALS_AUDITED_PER_MINUTE: i64 = 20;
+
+/// `s`, cut to at most [`AUDIT_TEXT_MAX`] bytes (on a character boundary) and marked when cut.
+pub fn bounded_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.len() <= AUDIT_TEXT_MAX {
+        return s.into();
+    }
+    let mark = format!("… [truncated from {} bytes]", s.len());
+    format!("{}{mark}", start_of(s, AUDIT_TEXT_MAX - mark.len())).into()
+}
+
+/// The longest start of `s` of at most `max` bytes that ends on a character boundary.
+fn start_of(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The parameters' JSON as stored: whole when small, else still JSON, saying it was cut and
+/// keeping its start.
+pub fn bounded_parameters(json: &str) -> std::borrow::Cow<'_, str> {
+    if json.len() <= AUDIT_TEXT_MAX {
+        return json.into();
+    }
+    let start = start_of(json, AUDIT_TEXT_MAX / 2);
+    serde_json::json!({ "truncated_from_bytes": json.len(), "start": start })
+        .to_string()
+        .into()
+}
+
+impl AuditEvent {
+    /// An event about `actor` acting on an instance; `parameters` must already be redacted.
+    pub fn by(
+        scope: &TenantScope,
+        actor: &Actor,
+        instance: Option<(&InstanceId, &str)>,
+        operation: Operation,
+        parameters: String,
+        outcome: AuditOutcome,
+        reason: Option<String>,
+    ) -> AuditEvent {
+        AuditEvent {
+            id: new_id(),
+            tenant_id: scope.tenant_id().to_string(),
+            user_id: Some(actor.user_id.to_string()),
+            actor_email: Some(actor.email.clone()),
+            role: Some(actor.role.as_str().into()),
+            instance_id: instance.map(|(id, _)| id.to_string()),
+            instance_name: instance.map(|(_, n)| n.to_owned()),
+            operation_id: None,
+            operation: Some(operation.as_str().into()),
+            parameters,
+            outcome: outcome.into(),
+            reason,
+            request_id: actor.request_id.clone(),
+            created_at: now_millis(),
+        }
+    }
+}
+
+/// Inserts one audit event on `conn` (inside the transaction of the change it records).
+pub(super) async fn insert_audit(conn: &mut Conn<'_>, e: &AuditEvent) -> sqlx::Result<()> {
+    conn.execute(
+        Sql::new(
+            "INSERT INTO audit_event (audit_event_id, tenant_id, user_id, actor_email, role, \
+               instance_id, instance_name, operation_id, operation, parameters, outcome, \
+               reason, request_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(&e.id)
+        .bind(&e.tenant_id)
+        .bind(&e.user_id)
+        .bind(&e.actor_email)
+        .bind(&e.role)
+        .bind(&e.instance_id)
+        .bind(&e.instance_name)
+        .bind(&e.operation_id)
+        .bind(&e.operation)
+        .bind(bounded_parameters(&e.parameters).into_owned())
+        .bind(&e.outcome)
+        .bind(e.reason.as_deref().map(bounded_text))
+        .bind(&e.request_id)
+        .bind(e.created_at),
+    )
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    pub async fn record_audit(&self, e: &AuditEvent) -> Result<()> {
+        let mut tx = self.begin_in(&e.tenant_id).await?;
+        insert_audit(&mut tx.conn(), e).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The tenant's audit log, newest first.
+    pub async fn list_audit(
+        &self,
+        scope: &TenantScope,
+        f: &AuditFilter,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>> {
+        let page = self.audit_page(scope, f, None, limit).await?;
+        Ok(page.into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// One page of the tenant's audit log, newest first, from just before the position
+    /// `before` (the start when `None`); each event with its position, the next page's
+    /// `before`.
+    pub async fn audit_page(
+        &self,
+        scope: &TenantScope,
+        f: &AuditFilter,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<(i64, AuditEvent)>> {
+        let tenant = scope.tenant_id().as_str();
+        let mut tx = self.begin_in(tenant).await?;
+        let rows: Vec<AuditRow> = tx
+            .conn()
+            .fetch_all(
+                Sql::new(
+                    "SELECT * FROM audit_event WHERE tenant_id = $1 \
+                       AND ($2 IS NULL OR instance_id = $2) AND ($3 IS NULL OR operation = $3) \
+                       AND ($4 IS NULL OR actor_email = $4) AND ($5 IS NULL OR outcome = $5) \
+                       AND ($7 IS NULL OR audit_seq < $7) \
+                     ORDER BY audit_seq DESC LIMIT $6",
+                )
+                .bind(tenant)
+                .bind(&f.instance_id)
+                .bind(&f.operation)
+                .bind(&f.user)
+                .bind(&f.outcome)
+                .bind(limit)
+                .bind(before),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(rows.into_iter().map(|r| (r.audit_seq, r.event)).collect())
+    }
+
+    /// Audits a submitted request that was denied (or reused a key), unless its actor already
+    /// had [`DENIALS_AUDITED_PER_MINUTE`] denials recorded this minute.
+    pub(super) async fn audit_denial(
+        &self,
+        scope: &TenantScope,
+        actor: &Actor,
+        instance: Option<&InstanceId>,
+        op: Operation,
+        redacted: &str,
+        outcome: &std::result::Result<Submitted, SubmitError>,
+    ) -> Result<()> {
+        let reason = match outcome {
+            Err(SubmitError::Denied(d)) => d.to_string(),
+            Err(SubmitError::KeyReused) => SubmitError::KeyReused.to_string(),
+            _ => return Ok(()),
+        };
+        // A member sending denied requests in a loop must not fill the log.
+        let since = now_millis() - 60_000;
+        let tenant = scope.tenant_id().as_str();
+        let mut tx = self.begin_in(tenant).await?;
+        let recent: i64 = tx
+            .conn()
+            .scalar(
+                Sql::new(
+                    "SELECT COUNT(*) FROM audit_event \
+                     WHERE tenant_id = $1 AND user_id = $2 AND outcome = 'denied' \
+                       AND created_at > $3",
+                )
+                .bind(tenant)
+                .bind(actor.user_id.as_str())
+                .bind(since),
+            )
+            .await?;
+        tx.commit().await?;
+        if recent >= DENIALS_AUDITED_PER_MINUTE {
+            tracing::warn!(
+                user = %actor.user_id,
+                "denied request not audited: too many this minute"
+            );
+            return Ok(());
+        }
+        let mut event = AuditEvent::by(
+            scope,
+            actor,
+            None,
+            op,
+            redacted.to_owned(),
+            AuditOutcome::Denied,
+            Some(reason),
+        );
+        event.instance_id = instance.map(|i| i.to_string());
+        self.record_audit(&event).await
+    }
+}

@@ -1,0 +1,219 @@
+//! Instances: what a tenant runs. Created and changed through operations
+//! (`operations.rs`); inserted directly only by demo seeding and tests.
+
+use super::error::on_constraint;
+use super::{parse_id, Conn, Result, Sql, Store, StoreError, TenantScope};
+use crate::domain::policy::InstanceFacts;
+use crate::domain::{Endpoint, InstanceId, ParamValue, Plan, Resources, Status, TenantId};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceRecord {
+    pub id: InstanceId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub plan_id: String,
+    pub environment: String,
+    pub region: String,
+    pub status: Status,
+    pub status_reason: Option<String>,
+    pub resources: Resources,
+    pub parameters: BTreeMap<String, ParamValue>,
+    pub endpoints: Vec<Endpoint>,
+    pub delete_protected: bool,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl InstanceRecord {
+    /// What the policy needs to know about this instance.
+    pub fn facts<'a>(&'a self, plan: &'a Plan, operation_in_flight: bool) -> InstanceFacts<'a> {
+        InstanceFacts {
+            name: &self.name,
+            status: self.status,
+            plan,
+            resources: self.resources,
+            parameters: &self.parameters,
+            delete_protected: self.delete_protected,
+            operation_in_flight,
+        }
+    }
+}
+
+pub(super) const INSTANCE_COLUMNS: &str =
+    "instance_id, tenant_id, name, plan_id, environment, region, status, status_reason, \
+     replicas, cpu_millicores, memory_mib, storage_gib, parameters, endpoints, \
+     delete_protected, version, created_at, updated_at";
+
+/// Live (not deleted) instances of a tenant on a plan, as quotas count them.
+pub(super) const LIVE_ON_PLAN: &str = "SELECT COUNT(*) FROM instance \
+     WHERE tenant_id = $1 AND plan_id = $2 AND status <> 'deleted'";
+
+/// An `instance` row as stored: [`INSTANCE_COLUMNS`].
+#[derive(sqlx::FromRow)]
+struct InstanceRow {
+    instance_id: String,
+    tenant_id: String,
+    name: String,
+    plan_id: String,
+    environment: String,
+    region: String,
+    status: String,
+    status_reason: Option<String>,
+    replicas: i64,
+    cpu_millicores: i64,
+    memory_mib: i64,
+    storage_gib: i64,
+    parameters: String,
+    endpoints: String,
+    delete_protected: bool,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<InstanceRow> for InstanceRecord {
+    type Error = StoreError;
+    fn try_from(r: InstanceRow) -> Result<InstanceRecord> {
+        let int = |col: &str, v: i64| -> Result<u32> {
+            u32::try_from(v)
+                .map_err(|_| StoreError::Corrupt(format!("{col} = {v} is out of range")))
+        };
+        Ok(InstanceRecord {
+            id: parse_id(r.instance_id)?,
+            tenant_id: parse_id(r.tenant_id)?,
+            name: r.name,
+            plan_id: r.plan_id,
+            environment: r.environment,
+            region: r.region,
+            status: Status::parse(&r.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown status {}", r.status)))?,
+            status_reason: r.status_reason,
+            resources: Resources {
+                replicas: int("replicas", r.replicas)?,
+                cpu_millicores: int("cpu_millicores", r.cpu_millicores)?,
+                memory_mib: int("memory_mib", r.memory_mib)?,
+                storage_gib: int("storage_gib", r.storage_gib)?,
+            },
+            parameters: serde_json::from_str(&r.parameters)
+                .map_err(|e| StoreError::Corrupt(format!("parameters: {e}")))?,
+            endpoints: serde_json::from_str(&r.endpoints)
+                .map_err(|e| StoreError::Corrupt(format!("endpoints: {e}")))?,
+            delete_protected: r.delete_protected,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// `value` as the JSON text the schema stores.
+pub(super) fn to_json(value: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// One of the tenant's instances, read on `conn` (inside the caller's transaction).
+pub(super) async fn instance_in(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    id: &InstanceId,
+) -> Result<Option<InstanceRecord>> {
+    let row: Option<InstanceRow> = conn
+        .fetch_optional(
+            Sql::new(format!(
+                "SELECT {INSTANCE_COLUMNS} FROM instance \
+                 WHERE tenant_id = $1 AND instance_id = $2"
+            ))
+            .bind(tenant)
+            .bind(id.as_str()),
+        )
+        .await?;
+    row.map(InstanceRecord::try_from).transpose()
+}
+
+impl Store {
+    pub async fn insert_instance(&self, scope: &TenantScope, i: &InstanceRecord) -> Result<()> {
+        if &i.tenant_id != scope.tenant_id() {
+            return Err(StoreError::Conflict(
+                "instance belongs to another tenant".into(),
+            ));
+        }
+        let params = to_json(&i.parameters)?;
+        let endpoints = to_json(&i.endpoints)?;
+        let tenant = scope.tenant_id().as_str();
+        let mut tx = self.begin_in(tenant).await?;
+        tx.conn()
+            .execute(
+                Sql::new(format!(
+                    "INSERT INTO instance ({INSTANCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, \
+                     $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+                ))
+                .bind(i.id.as_str())
+                .bind(tenant)
+                .bind(&i.name)
+                .bind(&i.plan_id)
+                .bind(&i.environment)
+                .bind(&i.region)
+                .bind(i.status.as_str())
+                .bind(&i.status_reason)
+                .bind(i64::from(i.resources.replicas))
+                .bind(i64::from(i.resources.cpu_millicores))
+                .bind(i64::from(i.resources.memory_mib))
+                .bind(i64::from(i.resources.storage_gib))
+                .bind(params)
+                .bind(endpoints)
+                .bind(i.delete_protected)
+                .bind(i.version)
+                .bind(i.created_at)
+                .bind(i.updated_at),
+            )
+            .await
+            .map_err(on_constraint)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The tenant's instances, excluding deleted ones, by name.
+    pub async fn list_instances(&self, scope: &TenantScope) -> Result<Vec<InstanceRecord>> {
+        let tenant = scope.tenant_id().as_str();
+        let mut tx = self.begin_in(tenant).await?;
+        let rows: Vec<InstanceRow> = tx
+            .conn()
+            .fetch_all(
+                Sql::new(format!(
+                    "SELECT {INSTANCE_COLUMNS} FROM instance \
+                     WHERE tenant_id = $1 AND status <> 'deleted' ORDER BY name"
+                ))
+                .bind(tenant),
+            )
+            .await?;
+        tx.commit().await?;
+        rows.into_iter().map(InstanceRecord::try_from).collect()
+    }
+
+    /// One of the tenant's instances; another tenant's instance is simply not found.
+    pub async fn get_instance(
+        &self,
+        scope: &TenantScope,
+        id: &InstanceId,
+    ) -> Result<Option<InstanceRecord>> {
+        let tenant = scope.tenant_id().as_str();
+        let mut tx = self.begin_in(tenant).await?;
+        let instance = instance_in(&mut tx.conn(), tenant, id).await?;
+        tx.commit().await?;
+        Ok(instance)
+    }
+
+    /// How many live (not deleted) instances the tenant holds on a plan, as quotas count them.
+    pub async fn count_live_instances(&self, scope: &TenantScope, plan_id: &str) -> Result<u32> {
+        let tenant = scope.tenant_id().as_str();
+        let mut tx = self.begin_in(tenant).await?;
+        let n: i64 = tx
+            .conn()
+            .scalar(Sql::new(LIVE_ON_PLAN).bind(tenant).bind(plan_id))
+            .await?;
+        tx.commit().await?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+}
