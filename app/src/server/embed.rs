@@ -8,7 +8,7 @@
 //! `role` and `jti` present and well-formed. Single use (`jti`) is the store's job.
 
 use super::jwks::{JwksCache, KeyError};
-use crate::domain::config::{Embed, EmbedAlgorithm, EmbedKey};
+use crate::domain::provider::{Embed, EmbedAlgorithm, EmbedKey};
 use crate::domain::{ConfigIssue, Email, Role, TenantId};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};

@@ -21,7 +21,7 @@ use super::security;
 use super::state::AppState;
 use super::store::sso::SsoLogin;
 use super::store::{now_millis, StoreError, TenantScope};
-use crate::domain::config::{is_issuer_url, SsoIssuer};
+use crate::domain::provider::{is_issuer_url, SsoIssuer};
 use crate::domain::{Email, TenantId, UserId};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
