@@ -5,7 +5,7 @@
 
 mod common;
 
-use app::domain::config::EmbedAlgorithm;
+use app::domain::provider::EmbedAlgorithm;
 use app::server::embed::{mint, EmbedClaims, EmbedRejection, EmbedVerifier};
 use app::server::state::Settings;
 use app::server::store::{new_id, now_millis};

@@ -1,18 +1,14 @@
 //! Pure types and rules shared by the browser and the server: no IO, no leptos, no cfg.
 
-pub mod config;
 pub mod ids;
 pub mod instance;
 pub mod lifecycle;
 pub mod members;
 pub mod policy;
+pub mod provider;
 pub mod secrets;
 pub mod session;
 
-pub use config::{
-    AuditSettings, Bounds, Branding, ConfigIssue, Environment, ParamType, ParamValue,
-    ParameterSpec, Plan, Provider, ProviderConfig, Region, ResourceBounds, Roles,
-};
 pub use ids::{Email, IdError, InstanceId, InstanceName, TenantId, UserId};
 pub use instance::{
     ActionState, AuditEntry, AuditOutcome, CreateOptions, Endpoint, FormParam, InstanceDetail,
@@ -21,6 +17,10 @@ pub use instance::{
 pub use lifecycle::{Operation, OperationState, Role, Status};
 pub use members::{
     EmailDelivery, InvitationInfo, Member, Members, NewInvitation, PendingInvitation, SsoButton,
+};
+pub use provider::{
+    AuditSettings, Bounds, Branding, ConfigIssue, Environment, ParamType, ParamValue,
+    ParameterSpec, Plan, Provider, ProviderConfig, Region, ResourceBounds, Roles,
 };
 pub use session::SessionOrigin;
 

@@ -2,9 +2,9 @@
 //! not, why. Pure: the UI calls it to enable or explain each action, the server calls it inside
 //! the transaction that records a request, and the worker calls it again before executing.
 
-use super::config::{Bounds, ParamValue, Plan, Roles};
 use super::instance::Resources;
 use super::lifecycle::{transition, Operation, Role, Status};
+use super::provider::{Bounds, ParamValue, Plan, Roles};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -381,7 +381,7 @@ fn check_resources(plan: &Plan, r: &Resources) -> Result<(), Denial> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::config::{ParamType, ParameterSpec, ResourceBounds};
+    use crate::domain::provider::{ParamType, ParameterSpec, ResourceBounds};
     use proptest::prelude::*;
 
     fn b(min: u32, max: u32, default: u32) -> Bounds {

@@ -253,7 +253,7 @@ mod tests {
         )
         .expect("http on loopback is allowed");
         assert!(claim_rule.sso[0].rules[0].admits("x@anywhere.test", claims));
-        use crate::domain::config::is_issuer_url;
+        use crate::domain::provider::is_issuer_url;
         for ok in [
             "https://id.acme.example",
             "https://id.acme.example:8443/realms/a",

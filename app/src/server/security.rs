@@ -260,7 +260,7 @@ fn logo_origin(url: &str) -> Option<String> {
     }
     let authority = rest.split(['/', '?', '#']).next()?;
     let origin = format!("{scheme}://{authority}");
-    crate::domain::config::is_origin(&origin).then_some(origin)
+    crate::domain::provider::is_origin(&origin).then_some(origin)
 }
 
 fn frame_ancestors(state: &AppState) -> String {

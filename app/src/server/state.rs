@@ -122,7 +122,7 @@ impl AppState {
             return Err(StartupError::RowSecurity(problem));
         }
         if let Some(origin) = &settings.public_origin {
-            if !crate::domain::config::is_origin(origin.trim_end_matches('/')) {
+            if !crate::domain::provider::is_origin(origin.trim_end_matches('/')) {
                 return Err(StartupError::PublicOrigin(origin.clone()));
             }
         }

@@ -7,7 +7,7 @@
 //! at most [`MAX_LIFETIME_SECS`] after `iat`; `iat` not in the future; `sub`, `email`, `tenant`,
 //! `role` and `jti` present and well-formed. Single use (`jti`) is the store's job.
 
-use crate::domain::config::{Embed, EmbedAlgorithm, EmbedKey};
+use crate::domain::provider::{Embed, EmbedAlgorithm, EmbedKey};
 use crate::domain::{ConfigIssue, Email, Role, TenantId};
 use crate::server::jwks::{JwksCache, KeyError};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};

@@ -3,8 +3,8 @@
 //! tenant; the membership and its audit line are written together.
 
 use super::ServiceError;
-use crate::domain::config::SsoIssuer;
 use crate::domain::members::MIN_PASSWORD_CHARS;
+use crate::domain::provider::SsoIssuer;
 use crate::domain::{Email, InvitationInfo, Role, SessionOrigin, TenantId, UserId};
 use crate::server::auth::{self, SignInError};
 use crate::server::sso::Identity;

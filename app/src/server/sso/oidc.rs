@@ -1,7 +1,7 @@
 //! The OpenID Connect client: discovery, the authorization URL, the code exchange and ID
 //! token verification, per configured issuer.
 
-use crate::domain::config::{is_issuer_url, SsoIssuer};
+use crate::domain::provider::{is_issuer_url, SsoIssuer};
 use crate::domain::Email;
 use crate::server::jwks::{self, is_asymmetric, JwksCache, KeyError};
 use axum::http::StatusCode;

@@ -1,4 +1,6 @@
-pub mod ops;
+pub mod actions;
+pub mod form;
+pub mod operation;
 
 use crate::api::{current_user, AppError, SignOut};
 use crate::domain::{Me, Status};

@@ -1,10 +1,11 @@
 use crate::api::{create_instance, get_create_options, AppError};
 use crate::domain::policy::CreateRequest;
 use crate::domain::{CreateOptions, Resources};
-use crate::ui::components::ops::{
-    field, new_key, parameter_control, parameter_value, read_resources, resource_fields,
-    resource_signals, Control,
+use crate::ui::components::form::{
+    field, parameter_control, parameter_value, read_resources, resource_fields, resource_signals,
+    Control,
 };
+use crate::ui::components::operation::new_key;
 use crate::ui::components::{set_http_status, ErrorBox, Shell};
 use leptos::prelude::*;
 use leptos::task::spawn_local;

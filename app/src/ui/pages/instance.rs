@@ -1,6 +1,7 @@
 use crate::api::{get_instance, AppError};
 use crate::domain::{InstanceDetail, Me, Operation};
-use crate::ui::components::ops::{follow, live_status, Actions};
+use crate::ui::components::actions::Actions;
+use crate::ui::components::operation::{follow, live_status};
 use crate::ui::components::{facts, set_http_status, ErrorBox, Shell};
 use leptos::prelude::*;
 use leptos_meta::Title;

@@ -1,6 +1,7 @@
 use crate::api::list_instances;
 use crate::domain::{InstanceSummary, Me, Status};
-use crate::ui::components::ops::{follow, live_status, Actions};
+use crate::ui::components::actions::Actions;
+use crate::ui::components::operation::{follow, live_status};
 use crate::ui::components::{facts, ErrorBox, Shell};
 use leptos::prelude::*;
 use leptos_meta::Title;
