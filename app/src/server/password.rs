@@ -140,9 +140,9 @@ impl Passwords {
 /// A real argon2id hash of a random password: verifying against it costs what any check does.
 fn make_decoy() -> String {
     let salt = SaltString::generate(&mut OsRng);
-    let password = super::auth::new_token();
+    let password = SaltString::generate(&mut OsRng);
     Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
+        .hash_password(password.as_str().as_bytes(), &salt)
         .map(|h| h.to_string())
         .unwrap_or_default()
 }

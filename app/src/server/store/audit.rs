@@ -1,7 +1,6 @@
 //! The audit log: who did what to which instance or member, written in the same transaction as
 //! the change it records.
 
-use super::operations::{SubmitError, Submitted};
 use super::{new_id, now_millis, Conn, Result, Sql, Store, TenantScope};
 use crate::domain::{AuditOutcome, InstanceId, Operation, Role, UserId};
 use serde::{Deserialize, Serialize};
@@ -202,8 +201,8 @@ impl Store {
         Ok(rows.into_iter().map(|r| (r.audit_seq, r.event)).collect())
     }
 
-    /// Audits a submitted request that was denied (or reused a key), unless its actor already
-    /// had [`DENIALS_AUDITED_PER_MINUTE`] denials recorded this minute.
+    /// Audits a submitted request that was denied (or reused a key) for `reason`, unless its
+    /// actor already had [`DENIALS_AUDITED_PER_MINUTE`] denials recorded this minute.
     pub(super) async fn audit_denial(
         &self,
         scope: &TenantScope,
@@ -211,13 +210,8 @@ impl Store {
         instance: Option<&InstanceId>,
         op: Operation,
         redacted: &str,
-        outcome: &std::result::Result<Submitted, SubmitError>,
+        reason: String,
     ) -> Result<()> {
-        let reason = match outcome {
-            Err(SubmitError::Denied(d)) => d.to_string(),
-            Err(SubmitError::KeyReused) => SubmitError::KeyReused.to_string(),
-            _ => return Ok(()),
-        };
         // A member sending denied requests in a loop must not fill the log.
         let since = now_millis() - 60_000;
         let tenant = scope.tenant_id().as_str();

@@ -15,6 +15,15 @@ use crate::domain::{AuditOutcome, InstanceId, Operation, Status};
 
 /// An idempotency key as stored: each user's keys are their own, so a key another member used
 /// (seen in a shared screen or a log) answers nothing but this user's own requests.
+/// Why a submission was refused, as its audit line says: a policy denial or a reused key.
+fn denial(outcome: &std::result::Result<Submitted, SubmitError>) -> Option<String> {
+    match outcome {
+        Err(SubmitError::Denied(d)) => Some(d.to_string()),
+        Err(SubmitError::KeyReused) => Some(SubmitError::KeyReused.to_string()),
+        _ => None,
+    }
+}
+
 fn user_key(actor: &Actor, key: &str) -> String {
     format!("{}/{key}", actor.user_id)
 }
@@ -94,8 +103,10 @@ impl Store {
         let outcome = self
             .change_in_tx(scope, actor, instance_id, request, &redacted, key, decide)
             .await;
-        self.audit_denial(scope, actor, Some(instance_id), op, &redacted, &outcome)
-            .await?;
+        if let Some(reason) = denial(&outcome) {
+            self.audit_denial(scope, actor, Some(instance_id), op, &redacted, reason)
+                .await?;
+        }
         outcome
     }
 
@@ -229,8 +240,10 @@ impl Store {
         let outcome = self
             .create_in_tx(scope, actor, instance, request, &redacted, key, decide)
             .await;
-        self.audit_denial(scope, actor, None, Operation::Create, &redacted, &outcome)
-            .await?;
+        if let Some(reason) = denial(&outcome) {
+            self.audit_denial(scope, actor, None, Operation::Create, &redacted, reason)
+                .await?;
+        }
         outcome
     }
 
