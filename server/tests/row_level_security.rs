@@ -257,8 +257,10 @@ async fn serve_refuses_an_owner_and_runs_as_the_portal_role() {
         c.current_dir(dir.path())
             .env_remove("PORTICO_CONFIG")
             .env_remove("PORTICO_MIGRATION_DATABASE_URL")
-            .arg("--leptos-config")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../Leptos.toml"))
+            .env(
+                "PORTICO_LEPTOS_CONFIG",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../Leptos.toml"),
+            )
             .args(args);
         c
     };
