@@ -68,6 +68,7 @@ impl Store {
     }
 
     /// Records an invitation (replacing a pending one for the same email) and audits it.
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_invitation(
         &self,
         scope: &TenantScope,
