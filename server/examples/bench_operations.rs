@@ -74,11 +74,16 @@ async fn bench(engine: &str, store: Store) -> anyhow::Result<()> {
     let plan = provider.plan("enterprise").expect("demo plan").clone();
     let tenant = TenantId::parse("bench")?;
     let scope = TenantScope::for_tests(tenant.clone());
-    store.create_tenant(&tenant, "Bench", &plan.id).await?;
-    let user = store
-        .create_user(&Email::parse("bench@bench.test")?, "Bench", None)
+    let setup = now_millis();
+    store
+        .create_tenant(&tenant, "Bench", &plan.id, setup)
         .await?;
-    store.set_membership(&scope, &user, Role::Admin).await?;
+    let user = store
+        .create_user(&Email::parse("bench@bench.test")?, "Bench", None, setup)
+        .await?;
+    store
+        .set_membership(&scope, &user, Role::Admin, setup)
+        .await?;
     let mut ids = Vec::with_capacity(OPERATIONS);
     for n in 0..OPERATIONS {
         let id = InstanceId::parse(&new_id())?;
@@ -156,6 +161,7 @@ async fn bench(engine: &str, store: Store) -> anyhow::Result<()> {
                 &req,
                 "{}".into(),
                 Some(&format!("bench-{n}")),
+                now_millis(),
                 |inst, in_flight| {
                     let facts = inst.facts(&plan, in_flight);
                     policy::check(&provider.roles, Role::Admin, &facts, &Request::Restart)

@@ -144,7 +144,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?
                 .with_context(|| format!("no user {email}"))?;
             let hash = Passwords::default().hash(read_password()?).await?;
-            let ended = store.set_password(&user.user_id, Some(&hash)).await?;
+            let ended = store
+                .set_password(&user.user_id, Some(&hash), store::now_millis())
+                .await?;
             println!("password of {email} changed; {ended} session(s) ended");
             Ok(())
         }
@@ -208,6 +210,8 @@ async fn create_admin(
 ) -> anyhow::Result<()> {
     let tenant = TenantId::parse(tenant).context("--tenant")?;
     let email = Email::parse(email).context("--email")?;
+    // One clock reading for the tenant, the user and the membership this command creates.
+    let now = store::now_millis();
     if !store.tenant_exists(&tenant).await? {
         let plan =
             plan.context("the tenant does not exist yet: give --plan (and --tenant-name)")?;
@@ -219,16 +223,16 @@ async fn create_admin(
             );
         }
         store
-            .create_tenant(&tenant, tenant_name.unwrap_or(tenant.as_str()), plan)
+            .create_tenant(&tenant, tenant_name.unwrap_or(tenant.as_str()), plan, now)
             .await?;
         println!("created tenant {tenant}");
     }
     let hash = Passwords::default().hash(read_password()?).await?;
     let user = store
-        .create_user(&email, name.unwrap_or(email.as_str()), Some(&hash))
+        .create_user(&email, name.unwrap_or(email.as_str()), Some(&hash), now)
         .await?;
     store
-        .set_membership_as_provider(&tenant, &user, Role::Admin)
+        .set_membership_as_provider(&tenant, &user, Role::Admin, now)
         .await?;
     println!("created admin {email} in tenant {tenant}");
     Ok(())

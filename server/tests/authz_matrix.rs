@@ -58,19 +58,20 @@ async fn add_missing_members(app: &TestApp) {
         .hash(PW.into())
         .await
         .unwrap();
+    let now = app::server::store::now_millis();
     for tenant in ["initech", "umbrella"] {
         for (prefix, role) in [("viewer", Role::Viewer), ("ops", Role::Operator)] {
             let email = Email::parse(&format!("{prefix}@{tenant}.test")).unwrap();
             let user = app
                 .db
                 .store
-                .create_user(&email, prefix, Some(&hash))
+                .create_user(&email, prefix, Some(&hash), now)
                 .await
                 .unwrap();
             let scope = TenantScope::for_tests(TenantId::parse(tenant).unwrap());
             app.db
                 .store
-                .set_membership(&scope, &user, role)
+                .set_membership(&scope, &user, role, now)
                 .await
                 .unwrap();
         }

@@ -124,18 +124,22 @@ fn set_password_changes_it_and_signs_the_user_out_everywhere() {
     let email = app::domain::Email::parse("it@acme.example").unwrap();
     let user = rt.block_on(async {
         let store = app::server::store::Store::connect(&url).await.unwrap();
-        let user = store.create_user(&email, "IT", None).await.unwrap();
+        let now = app::server::store::now_millis();
+        let user = store.create_user(&email, "IT", None, now).await.unwrap();
         let tenant = app::domain::TenantId::parse("acme").unwrap();
-        store.create_tenant(&tenant, "Acme", "pro").await.unwrap();
+        store
+            .create_tenant(&tenant, "Acme", "pro", now)
+            .await
+            .unwrap();
         store
             .set_membership(
                 &app::server::store::TenantScope::for_tests(tenant.clone()),
                 &user,
                 app::domain::Role::Admin,
+                now,
             )
             .await
             .unwrap();
-        let now = app::server::store::now_millis();
         store
             .create_session(&app::server::store::NewSession {
                 session_id: "live".into(),

@@ -391,6 +391,7 @@ async fn lease_expiry_hands_the_operation_to_another_worker_exactly_once(engine:
             &app::server::store::Finish::Failed {
                 error: "late".into(),
             },
+            now_millis(),
         )
         .await
         .unwrap();
@@ -467,7 +468,7 @@ async fn worker_rechecks_policy_when_the_role_changed(engine: Engine) {
         .user_id;
     app.db
         .store
-        .set_membership(&scope("globex"), &ops_user, Role::Viewer)
+        .set_membership(&scope("globex"), &ops_user, Role::Viewer, now_millis())
         .await
         .unwrap();
 
@@ -938,6 +939,7 @@ async fn the_export_holds_the_whole_log_read_a_page_at_a_time(engine: Engine) {
             format!("{{\"n\":{i}}}"),
             app::domain::AuditOutcome::Failed,
             Some(format!("fixture {i}")),
+            now_millis(),
         );
         app.db.store.record_audit(&e).await.unwrap();
     }

@@ -436,7 +436,7 @@ async fn an_identity_without_a_tenant_gets_a_page_and_no_session(engine: Engine)
         .unwrap();
     app.db
         .store
-        .set_user_disabled(&viewer.user_id, true)
+        .set_user_disabled(&viewer.user_id, true, app::server::store::now_millis())
         .await
         .unwrap();
     let disabled = finish(

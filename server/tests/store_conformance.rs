@@ -49,7 +49,7 @@ async fn with_two_tenants(engine: Engine) -> TestDb {
     let db = TestDb::new(engine).await;
     for t in ["alpha", "beta"] {
         db.store
-            .create_tenant(&TenantId::parse(t).unwrap(), t, "pro")
+            .create_tenant(&TenantId::parse(t).unwrap(), t, "pro", now_millis())
             .await
             .unwrap();
     }
@@ -166,13 +166,14 @@ async fn list_is_sorted_by_name_and_hides_deleted(engine: Engine) {
 async fn users_are_unique_by_email(engine: Engine) {
     let db = TestDb::new(engine).await;
     let email = Email::parse("a@x.test").unwrap();
+    let now = now_millis();
     db.store
-        .create_user(&email, "A", Some("hash"))
+        .create_user(&email, "A", Some("hash"), now)
         .await
         .unwrap();
     let err = db
         .store
-        .create_user(&email, "A again", None)
+        .create_user(&email, "A again", None, now)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
@@ -190,17 +191,18 @@ async fn users_are_unique_by_email(engine: Engine) {
 
 async fn membership_role_can_change(engine: Engine) {
     let db = with_two_tenants(engine).await;
+    let now = now_millis();
     let u = db
         .store
-        .create_user(&Email::parse("m@x.test").unwrap(), "M", None)
+        .create_user(&Email::parse("m@x.test").unwrap(), "M", None, now)
         .await
         .unwrap();
     db.store
-        .set_membership(&scope("alpha"), &u, Role::Viewer)
+        .set_membership(&scope("alpha"), &u, Role::Viewer, now)
         .await
         .unwrap();
     db.store
-        .set_membership(&scope("alpha"), &u, Role::Operator)
+        .set_membership(&scope("alpha"), &u, Role::Operator, now + 1)
         .await
         .unwrap();
     let m = db.store.memberships(&u).await.unwrap();
@@ -209,16 +211,16 @@ async fn membership_role_can_change(engine: Engine) {
 
 async fn sessions_resolve_until_they_expire_or_end(engine: Engine) {
     let db = with_two_tenants(engine).await;
+    let now = now_millis();
     let u = db
         .store
-        .create_user(&Email::parse("s@x.test").unwrap(), "S", None)
+        .create_user(&Email::parse("s@x.test").unwrap(), "S", None, now)
         .await
         .unwrap();
     db.store
-        .set_membership(&scope("beta"), &u, Role::Admin)
+        .set_membership(&scope("beta"), &u, Role::Admin, now)
         .await
         .unwrap();
-    let now = now_millis();
     let new = |id: &str, expires_at| NewSession {
         session_id: id.into(),
         user_id: u.clone(),
@@ -284,12 +286,12 @@ async fn sessions_resolve_until_they_expire_or_end(engine: Engine) {
 async fn session_ends_when_account_is_disabled(engine: Engine) {
     let db = with_two_tenants(engine).await;
     let email = Email::parse("d@x.test").unwrap();
-    let u = db.store.create_user(&email, "D", None).await.unwrap();
+    let now = now_millis();
+    let u = db.store.create_user(&email, "D", None, now).await.unwrap();
     db.store
-        .set_membership(&scope("alpha"), &u, Role::Operator)
+        .set_membership(&scope("alpha"), &u, Role::Operator, now)
         .await
         .unwrap();
-    let now = now_millis();
     db.store
         .create_session(&NewSession {
             session_id: "s1".into(),
@@ -307,7 +309,7 @@ async fn session_ends_when_account_is_disabled(engine: Engine) {
         .await
         .unwrap()
         .is_some());
-    db.store.set_user_disabled(&u, true).await.unwrap();
+    db.store.set_user_disabled(&u, true, now).await.unwrap();
     assert_eq!(
         db.store.find_session("s1", now, now - 1000).await.unwrap(),
         None
@@ -325,20 +327,20 @@ async fn session_ends_when_account_is_disabled(engine: Engine) {
 async fn a_password_change_ends_the_users_sessions_at_once(engine: Engine) {
     let db = with_two_tenants(engine).await;
     let email = Email::parse("pw@alpha.test").unwrap();
+    let now = now_millis();
     let u = db
         .store
-        .create_user(&email, "P", Some("old-hash"))
+        .create_user(&email, "P", Some("old-hash"), now)
         .await
         .unwrap();
     let other = db
         .store
-        .create_user(&Email::parse("keep@alpha.test").unwrap(), "K", None)
+        .create_user(&Email::parse("keep@alpha.test").unwrap(), "K", None, now)
         .await
         .unwrap();
-    let now = now_millis();
     for (id, user) in [("p1", &u), ("p2", &u), ("k1", &other)] {
         db.store
-            .set_membership(&scope("alpha"), user, Role::Viewer)
+            .set_membership(&scope("alpha"), user, Role::Viewer, now)
             .await
             .unwrap();
         db.store
@@ -354,7 +356,10 @@ async fn a_password_change_ends_the_users_sessions_at_once(engine: Engine) {
             .unwrap();
     }
     assert_eq!(
-        db.store.set_password(&u, Some("new-hash")).await.unwrap(),
+        db.store
+            .set_password(&u, Some("new-hash"), now)
+            .await
+            .unwrap(),
         2
     );
     for id in ["p1", "p2"] {
@@ -392,7 +397,12 @@ async fn tenants_are_counted_and_found(engine: Engine) {
     assert_eq!((t.name.as_str(), t.plan_id.as_str()), ("beta", "pro"));
     let err = db
         .store
-        .create_tenant(&TenantId::parse("alpha").unwrap(), "dup", "pro")
+        .create_tenant(
+            &TenantId::parse("alpha").unwrap(),
+            "dup",
+            "pro",
+            now_millis(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)));
@@ -402,7 +412,7 @@ async fn joining_a_tenant_adds_the_member_and_one_audit_event(engine: Engine) {
     let db = with_two_tenants(engine).await;
     let u = db
         .store
-        .create_user(&Email::parse("j@x.test").unwrap(), "J", None)
+        .create_user(&Email::parse("j@x.test").unwrap(), "J", None, now_millis())
         .await
         .unwrap();
     let store = &db.store;
@@ -480,7 +490,59 @@ async fn joining_a_tenant_adds_the_member_and_one_audit_event(engine: Engine) {
         .is_empty());
 }
 
+/// The store keeps the time its caller gives it: a member joins, and a role change is
+/// audited, at the pinned `now`s, not at whatever the clock says when the store runs.
+async fn writes_record_the_time_they_are_given(engine: Engine) {
+    let db = with_two_tenants(engine).await;
+    let t0 = 1_600_000_000_000;
+    let admin = db
+        .store
+        .create_user(&Email::parse("boss@x.test").unwrap(), "B", None, t0)
+        .await
+        .unwrap();
+    let member = db
+        .store
+        .create_user(&Email::parse("w@x.test").unwrap(), "W", None, t0)
+        .await
+        .unwrap();
+    db.store
+        .set_membership(&scope("alpha"), &admin, Role::Admin, t0)
+        .await
+        .unwrap();
+    db.store
+        .set_membership(&scope("alpha"), &member, Role::Viewer, t0 + 1)
+        .await
+        .unwrap();
+    let actor = app::server::store::Actor {
+        user_id: admin.clone(),
+        email: "boss@x.test".into(),
+        role: Role::Admin,
+        request_id: None,
+    };
+    db.store
+        .change_member_role(&scope("alpha"), &actor, &member, Role::Operator, t0 + 5)
+        .await
+        .unwrap();
+    let members = db.store.list_members(&scope("alpha")).await.unwrap();
+    let since: Vec<_> = members
+        .iter()
+        .map(|m| (m.email.as_str(), m.since))
+        .collect();
+    assert_eq!(since, [("boss@x.test", t0), ("w@x.test", t0 + 1)]);
+    let events: Vec<_> = db
+        .store
+        .list_audit(&scope("alpha"), &AuditFilter::default(), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.operation.as_deref() == Some("member-role"))
+        .map(|e| e.created_at)
+        .collect();
+    assert_eq!(events, [t0 + 5]);
+}
+
 on_both_engines!(
+    writes_record_the_time_they_are_given,
     joining_a_tenant_adds_the_member_and_one_audit_event,
     a_password_change_ends_the_users_sessions_at_once,
     migrations_can_run_twice,

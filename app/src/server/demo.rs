@@ -119,29 +119,30 @@ pub async fn seed(store: &Store, provider: &ProviderConfig) -> anyhow::Result<bo
     if store.count_tenants().await? > 0 {
         return Ok(false);
     }
+    let now = now_millis();
     for (id, name, plan) in TENANTS {
         anyhow::ensure!(
             provider.plan(plan).is_some(),
             "the demo needs a plan named {plan}"
         );
         store
-            .create_tenant(&TenantId::parse(id)?, name, plan)
+            .create_tenant(&TenantId::parse(id)?, name, plan, now)
             .await?;
     }
     let hash = Passwords::default().hash(DEMO_PASSWORD.into()).await?;
     for (email, display, tenant, role) in DEMO_USERS {
         let user = store
-            .create_user(&Email::parse(email)?, display, Some(&hash))
+            .create_user(&Email::parse(email)?, display, Some(&hash), now)
             .await?;
         store
             .set_membership(
                 &TenantScope::provider(TenantId::parse(tenant)?),
                 &user,
                 role,
+                now,
             )
             .await?;
     }
-    let now = now_millis();
     for (n, (tenant, name, env, region, status, replicas)) in INSTANCES.into_iter().enumerate() {
         let plan_id = TENANTS
             .iter()

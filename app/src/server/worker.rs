@@ -119,7 +119,10 @@ impl Worker {
                 Some(Err(e)) => self.after_failure(op, e),
             },
         };
-        let recorded = self.store.finish_operation(op, &self.id, &finish).await?;
+        let recorded = self
+            .store
+            .finish_operation(op, &self.id, &finish, now_millis())
+            .await?;
         if recorded {
             tracing::info!(outcome = ?finish, "operation step recorded");
         } else {

@@ -85,7 +85,8 @@ pub async fn invite(
         });
     }
     let token = auth::new_token();
-    let expires_at = now_millis() + INVITATION_DAYS * 24 * 3600 * 1000;
+    let now = now_millis();
+    let expires_at = now + INVITATION_DAYS * 24 * 3600 * 1000;
     state
         .store
         .create_invitation(
@@ -95,6 +96,7 @@ pub async fn invite(
             &email,
             role,
             expires_at,
+            now,
         )
         .await?;
     tracing::info!(email = %email, role = role.as_str(), "member invited");
@@ -149,7 +151,13 @@ pub async fn change_role(
     let role = role("role", role_name)?;
     state
         .store
-        .change_member_role(&who.scope(), &who.actor(), &user_id(user)?, role)
+        .change_member_role(
+            &who.scope(),
+            &who.actor(),
+            &user_id(user)?,
+            role,
+            now_millis(),
+        )
         .await?;
     Ok(())
 }
@@ -159,7 +167,7 @@ pub async fn remove(state: &AppState, who: &Principal, user: &str) -> Result<(),
     admin(who)?;
     state
         .store
-        .remove_member(&who.scope(), &who.actor(), &user_id(user)?)
+        .remove_member(&who.scope(), &who.actor(), &user_id(user)?, now_millis())
         .await?;
     Ok(())
 }
@@ -173,7 +181,7 @@ pub async fn revoke_invitation(
     admin(who)?;
     if state
         .store
-        .revoke_invitation(&who.scope(), &who.actor(), invitation_id)
+        .revoke_invitation(&who.scope(), &who.actor(), invitation_id, now_millis())
         .await?
     {
         Ok(())

@@ -14,17 +14,18 @@ use crate::server::store::{
 };
 use std::net::IpAddr;
 
-/// The account for `email`, created without a password (named `name`) when there is none. When
-/// two first visits race, the one that loses finds the account the other created.
+/// The account for `email`, created (at `now`) without a password (named `name`) when there is
+/// none. When two first visits race, the one that loses finds the account the other created.
 pub async fn find_or_create_user(
     store: &Store,
     email: &Email,
     name: &str,
+    now: i64,
 ) -> Result<Option<UserCredentials>, StoreError> {
     if let Some(c) = store.user_credentials(email).await? {
         return Ok(Some(c));
     }
-    match store.create_user(email, name, None).await {
+    match store.create_user(email, name, None, now).await {
         Ok(user_id) => Ok(Some(UserCredentials {
             user_id,
             password_hash: None,
@@ -47,6 +48,7 @@ pub async fn embedded_member(
     role: Role,
 ) -> Result<Option<UserId>, StoreError> {
     let store = &state.store;
+    let now = now_millis();
     if !store.tenant_exists(tenant).await? {
         return Ok(None);
     }
@@ -56,7 +58,7 @@ pub async fn embedded_member(
         .as_ref()
         .is_some_and(|e| e.just_in_time_tenants.iter().any(|t| t == tenant.as_str()));
     let creds = if just_in_time {
-        find_or_create_user(store, email, name.unwrap_or(email.as_str())).await?
+        find_or_create_user(store, email, name.unwrap_or(email.as_str()), now).await?
     } else {
         store.user_credentials(email).await?
     };
@@ -73,14 +75,14 @@ pub async fn embedded_member(
         return Ok(None);
     }
     let reason = "joined just in time from the provider's site";
-    if join(store, tenant, &user, email, role, reason).await? {
+    if join(store, tenant, &user, email, role, reason, now).await? {
         tracing::info!(%tenant, %email, role = role.as_str(), "member added just in time");
     }
     Ok(Some(user))
 }
 
 /// Makes `user` a member of `tenant` with `role`, auditing why, in one transaction, unless they
-/// already are one (their role then stays). Returns whether they joined now.
+/// already are one (their role then stays), at `now`. Returns whether they joined now.
 pub async fn join(
     store: &Store,
     tenant: &TenantId,
@@ -88,18 +90,20 @@ pub async fn join(
     email: &Email,
     role: Role,
     reason: &str,
+    now: i64,
 ) -> Result<bool, StoreError> {
     let scope = TenantScope::provider(tenant.clone());
     store
-        .join_tenant(&scope, user, email.as_str(), role, reason, now_millis())
+        .join_tenant(&scope, user, email.as_str(), role, reason, now)
         .await
 }
 
 /// The tenant and pending invitation a link's token names; expired, used, revoked and made-up
-/// links are all simply not found.
+/// links (as of `now`) are all simply not found.
 async fn pending(
     state: &AppState,
     token: &str,
+    now: i64,
 ) -> Result<(TenantScope, InvitationRecord), ServiceError> {
     let id = auth::token_hash(token.trim());
     let Some(tenant) = state.store.invitation_tenant(&id).await? else {
@@ -110,7 +114,7 @@ async fn pending(
     let scope = TenantScope::provider(tenant);
     let invitation = state
         .store
-        .invitation(&scope, &id, now_millis())
+        .invitation(&scope, &id, now)
         .await?
         .ok_or(ServiceError::NotFound)?;
     Ok((scope, invitation))
@@ -121,7 +125,7 @@ pub async fn invitation_info(
     state: &AppState,
     token: &str,
 ) -> Result<InvitationInfo, ServiceError> {
-    let (scope, invitation) = pending(state, token).await?;
+    let (scope, invitation) = pending(state, token, now_millis()).await?;
     // Not whether the email has an account: whoever holds the link (the inviting admin too)
     // has not proved the email, and the answer would tell them about other tenants.
     Ok(InvitationInfo {
@@ -141,7 +145,8 @@ pub async fn accept_invitation(
     display_name: &str,
     password: String,
 ) -> Result<String, ServiceError> {
-    let (scope, invitation) = pending(state, token).await?;
+    let now = now_millis();
+    let (scope, invitation) = pending(state, token, now).await?;
     let email = Email::parse(&invitation.email).map_err(ServiceError::internal)?;
     let user = match state.store.user_credentials(&email).await? {
         Some(creds) => {
@@ -171,7 +176,11 @@ pub async fn accept_invitation(
                 ));
             }
             let hash = state.passwords.hash(password).await?;
-            match state.store.create_invited_user(&email, name, &hash).await {
+            match state
+                .store
+                .create_invited_user(&email, name, &hash, now)
+                .await
+            {
                 Ok(user) => user,
                 // Accepted at the same moment elsewhere: that acceptance used the link.
                 Err(StoreError::Conflict(_)) => return Err(ServiceError::NotFound),
@@ -181,7 +190,7 @@ pub async fn accept_invitation(
     };
     if !state
         .store
-        .accept_invitation(&scope, &invitation.id, &user, now_millis())
+        .accept_invitation(&scope, &invitation.id, &user, now)
         .await?
     {
         return Err(ServiceError::NotFound);
@@ -323,7 +332,7 @@ pub async fn admit_identity(
                 return Ok(Err(NoAccess::LinkedElsewhere));
             }
             if c.password_from_invitation {
-                store.set_password(&c.user_id, None).await?;
+                store.set_password(&c.user_id, None, now).await?;
                 tracing::info!(user = %c.user_id, "the password chosen through an invitation link is cleared");
             }
             tracing::info!(user = %c.user_id, issuer = %id.issuer, "identity linked by verified email");
@@ -333,7 +342,7 @@ pub async fn admit_identity(
             let name = id.name.as_deref().unwrap_or(email.as_str());
             // Signed in twice at once, the other sign-in may have created the account; one
             // with a password is not this identity's to take.
-            let u = match find_or_create_user(store, email, name).await? {
+            let u = match find_or_create_user(store, email, name, now).await? {
                 Some(c) if c.password_hash.is_none() => c.user_id,
                 _ => return Ok(Err(NoAccess::NoTenant(email.to_string()))),
             };
@@ -368,7 +377,7 @@ pub async fn admit_identity(
         }
         Entry::Rule(tenant, role) => {
             let reason = format!("joined by single sign-on, a rule of issuer {}", cfg.id);
-            join(store, &tenant, &user, email, role, &reason).await?;
+            join(store, &tenant, &user, email, role, &reason, now).await?;
             tracing::info!(%tenant, %user, role = role.as_str(), "member added by a single sign-on rule");
             Ok(Ok((user, tenant)))
         }

@@ -6,7 +6,9 @@ use super::{Principal, ServiceError};
 use crate::domain::policy::{self, CreateRequest, Denial, OperationRequest, Request};
 use crate::domain::{InstanceId, OperationStatus, ParamValue, Plan, Status};
 use crate::server::state::AppState;
-use crate::server::store::{new_id, InstanceRecord, OperationRecord, Submitted, TenantScope};
+use crate::server::store::{
+    new_id, now_millis, InstanceRecord, OperationRecord, Submitted, TenantScope,
+};
 use std::collections::BTreeMap;
 
 /// Asks for `request` on one of the tenant's instances. The same `idempotency_key` with the
@@ -44,6 +46,7 @@ pub async fn request(
             &op_request,
             redacted,
             Some(&key),
+            now_millis(),
             |inst, in_flight| {
                 let Some(plan) = plan_of(&inst.plan_id) else {
                     return Err(Denial::PlanDisables {
@@ -106,6 +109,7 @@ pub async fn create(
             &op_request,
             redacted,
             Some(&key),
+            now_millis(),
             |existing| policy::check_create(roles, role, plan, existing, &request),
         )
         .await?;

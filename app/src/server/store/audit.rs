@@ -1,7 +1,7 @@
 //! The audit log: who did what to which instance or member, written in the same transaction as
 //! the change it records.
 
-use super::{new_id, now_millis, Conn, Result, Sql, Store, TenantScope};
+use super::{new_id, Conn, Result, Sql, Store, TenantScope};
 use crate::domain::{AuditOutcome, InstanceId, Operation, Role, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -90,7 +90,9 @@ pub fn bounded_parameters(json: &str) -> std::borrow::Cow<'_, str> {
 }
 
 impl AuditEvent {
-    /// An event about `actor` acting on an instance; `parameters` must already be redacted.
+    /// An event about `actor` acting on an instance at `now`; `parameters` must already be
+    /// redacted.
+    #[allow(clippy::too_many_arguments)]
     pub fn by(
         scope: &TenantScope,
         actor: &Actor,
@@ -99,6 +101,7 @@ impl AuditEvent {
         parameters: String,
         outcome: AuditOutcome,
         reason: Option<String>,
+        now: i64,
     ) -> AuditEvent {
         AuditEvent {
             id: new_id(),
@@ -114,7 +117,7 @@ impl AuditEvent {
             outcome: outcome.into(),
             reason,
             request_id: actor.request_id.clone(),
-            created_at: now_millis(),
+            created_at: now,
         }
     }
 }
@@ -202,7 +205,9 @@ impl Store {
     }
 
     /// Audits a submitted request that was denied (or reused a key) for `reason`, unless its
-    /// actor already had [`DENIALS_AUDITED_PER_MINUTE`] denials recorded this minute.
+    /// actor already had [`DENIALS_AUDITED_PER_MINUTE`] denials recorded in the minute before
+    /// `now`.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn audit_denial(
         &self,
         scope: &TenantScope,
@@ -211,9 +216,10 @@ impl Store {
         op: Operation,
         redacted: &str,
         reason: String,
+        now: i64,
     ) -> Result<()> {
         // A member sending denied requests in a loop must not fill the log.
-        let since = now_millis() - 60_000;
+        let since = now - 60_000;
         let tenant = scope.tenant_id().as_str();
         let mut tx = self.begin_in(tenant).await?;
         let recent: i64 = tx
@@ -245,6 +251,7 @@ impl Store {
             redacted.to_owned(),
             AuditOutcome::Denied,
             Some(reason),
+            now,
         );
         event.instance_id = instance.map(|i| i.to_string());
         self.record_audit(&event).await

@@ -68,6 +68,7 @@ impl Store {
     }
 
     /// Records an invitation (replacing a pending one for the same email) and audits it.
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_invitation(
         &self,
         scope: &TenantScope,
@@ -76,9 +77,17 @@ impl Store {
         email: &Email,
         role: Role,
         expires_at: i64,
+        now: i64,
     ) -> Result<()> {
         let tenant = scope.tenant_id().as_str();
-        let event = member_event(scope, actor, "member-invite", email.as_str(), Some(role));
+        let event = member_event(
+            scope,
+            actor,
+            "member-invite",
+            email.as_str(),
+            Some(role),
+            now,
+        );
         let mut tx = self.begin_in(tenant).await?;
         tx.conn()
             .execute(
@@ -117,6 +126,7 @@ impl Store {
         scope: &TenantScope,
         actor: &Actor,
         invitation_id: &str,
+        now: i64,
     ) -> Result<bool> {
         let tenant = scope.tenant_id().as_str();
         let mut tx = self.begin_in(tenant).await?;
@@ -135,7 +145,7 @@ impl Store {
             tx.commit().await?;
             return Ok(false);
         };
-        let event = member_event(scope, actor, "invitation-revoke", &email, None);
+        let event = member_event(scope, actor, "invitation-revoke", &email, None, now);
         insert_audit(&mut tx.conn(), &event).await?;
         tx.commit().await?;
         Ok(true)
@@ -207,7 +217,7 @@ impl Store {
             role,
             request_id: None,
         };
-        let event = member_event(scope, &joined, "member-join", &email, Some(role));
+        let event = member_event(scope, &joined, "member-join", &email, Some(role), now);
         insert_audit(&mut tx.conn(), &event).await?;
         tx.commit().await?;
         Ok(true)

@@ -3,8 +3,8 @@
 
 use super::audit::insert_audit;
 use super::{
-    new_id, now_millis, parse_id, parse_role, Actor, AuditEvent, Conn, Result, Sql, Store,
-    StoreError, TenantScope,
+    new_id, parse_id, parse_role, Actor, AuditEvent, Conn, Result, Sql, Store, StoreError,
+    TenantScope,
 };
 use crate::domain::{AuditOutcome, Role, TenantId, UserId};
 
@@ -55,13 +55,14 @@ impl From<sqlx::Error> for MemberError {
     }
 }
 
-/// An audit event about membership, by `actor`; `what` is e.g. "member-invite".
+/// An audit event about membership, by `actor` at `now`; `what` is e.g. "member-invite".
 pub(super) fn member_event(
     scope: &TenantScope,
     actor: &Actor,
     what: &str,
     email: &str,
     role: Option<Role>,
+    now: i64,
 ) -> AuditEvent {
     let parameters = match role {
         Some(r) => serde_json::json!({ "email": email, "role": r.as_str() }),
@@ -81,18 +82,19 @@ pub(super) fn member_event(
         outcome: AuditOutcome::Succeeded.into(),
         reason: None,
         request_id: actor.request_id.clone(),
-        created_at: now_millis(),
+        created_at: now,
     }
 }
 
 /// The audit event of someone joining `tenant` without an admin's action (just in time from
-/// an embed token, or by a single sign-on rule), as themselves.
+/// an embed token, or by a single sign-on rule), as themselves, at `now`.
 pub fn join_event(
     tenant: &TenantId,
     user: &UserId,
     email: &str,
     role: Role,
     reason: &str,
+    now: i64,
 ) -> AuditEvent {
     let joined = Actor {
         user_id: user.clone(),
@@ -103,7 +105,7 @@ pub fn join_event(
     let scope = TenantScope::provider(tenant.clone());
     AuditEvent {
         reason: Some(reason.into()),
-        ..member_event(&scope, &joined, "member-join", email, Some(role))
+        ..member_event(&scope, &joined, "member-join", email, Some(role), now)
     }
 }
 
@@ -178,14 +180,16 @@ async fn email_of(conn: &mut Conn<'_>, user: &UserId) -> sqlx::Result<String> {
 }
 
 impl Store {
-    /// Gives `user` `role` in the scope's tenant, whether or not they were a member.
+    /// Gives `user` `role` in the scope's tenant at `now`, whether or not they were a member.
     pub async fn set_membership(
         &self,
         scope: &TenantScope,
         user: &UserId,
         role: Role,
+        now: i64,
     ) -> Result<()> {
-        self.upsert_membership(scope.tenant_id(), user, role).await
+        self.upsert_membership(scope.tenant_id(), user, role, now)
+            .await
     }
 
     /// The same, for the provider's own tools (the CLI's `create-admin`), which name the
@@ -195,11 +199,18 @@ impl Store {
         tenant: &TenantId,
         user: &UserId,
         role: Role,
+        now: i64,
     ) -> Result<()> {
-        self.upsert_membership(tenant, user, role).await
+        self.upsert_membership(tenant, user, role, now).await
     }
 
-    async fn upsert_membership(&self, tenant: &TenantId, user: &UserId, role: Role) -> Result<()> {
+    async fn upsert_membership(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        role: Role,
+        now: i64,
+    ) -> Result<()> {
         let mut tx = self.begin_in(tenant.as_str()).await?;
         tx.conn()
             .execute(
@@ -212,7 +223,7 @@ impl Store {
                 .bind(tenant.as_str())
                 .bind(user.as_str())
                 .bind(role.as_str())
-                .bind(now_millis()),
+                .bind(now),
             )
             .await?;
         tx.commit().await?;
@@ -235,10 +246,7 @@ impl Store {
         let mut tx = self.begin_in(tenant.as_str()).await?;
         let joined = insert_membership(&mut tx.conn(), tenant.as_str(), user, role, now).await?;
         if joined {
-            let event = AuditEvent {
-                created_at: now,
-                ..join_event(tenant, user, email, role, reason)
-            };
+            let event = join_event(tenant, user, email, role, reason, now);
             insert_audit(&mut tx.conn(), &event).await?;
         }
         tx.commit().await?;
@@ -299,13 +307,14 @@ impl Store {
         rows.into_iter().map(MemberRecord::try_from).collect()
     }
 
-    /// Gives a member another role. The tenant's last admin cannot be demoted.
+    /// Gives a member another role at `now`. The tenant's last admin cannot be demoted.
     pub async fn change_member_role(
         &self,
         scope: &TenantScope,
         actor: &Actor,
         user: &UserId,
         role: Role,
+        now: i64,
     ) -> std::result::Result<(), MemberError> {
         let tenant = scope.tenant_id().as_str();
         let mut tx = self.begin_in(tenant).await?;
@@ -329,22 +338,24 @@ impl Store {
                 .bind(tenant)
                 .bind(user.as_str())
                 .bind(role.as_str())
-                .bind(now_millis()),
+                .bind(now),
             )
             .await?;
         let email = email_of(&mut tx.conn(), user).await?;
-        let event = member_event(scope, actor, "member-role", &email, Some(role));
+        let event = member_event(scope, actor, "member-role", &email, Some(role), now);
         insert_audit(&mut tx.conn(), &event).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Removes a member and ends their sessions in this tenant. The last admin cannot leave.
+    /// Removes a member and ends their sessions in this tenant, audited at `now`. The last
+    /// admin cannot leave.
     pub async fn remove_member(
         &self,
         scope: &TenantScope,
         actor: &Actor,
         user: &UserId,
+        now: i64,
     ) -> std::result::Result<(), MemberError> {
         let tenant = scope.tenant_id().as_str();
         let mut tx = self.begin_in(tenant).await?;
@@ -364,7 +375,7 @@ impl Store {
                 .execute(Sql::new(delete).bind(tenant).bind(user.as_str()))
                 .await?;
         }
-        let event = member_event(scope, actor, "member-remove", &email, None);
+        let event = member_event(scope, actor, "member-remove", &email, None, now);
         insert_audit(&mut tx.conn(), &event).await?;
         tx.commit().await?;
         Ok(())

@@ -4,9 +4,7 @@
 
 use super::audit::insert_audit;
 use super::instances::{instance_in, to_json};
-use super::{
-    new_id, now_millis, parse_id, AuditEvent, Pool, Result, Sql, Store, StoreError, TenantScope,
-};
+use super::{new_id, parse_id, AuditEvent, Pool, Result, Sql, Store, StoreError, TenantScope};
 use crate::domain::lifecycle::{apply, settle, Outcome};
 use crate::domain::policy::{Denial, OperationRequest};
 use crate::domain::AuditOutcome;
@@ -282,8 +280,8 @@ impl Store {
         op: &OperationRecord,
         worker: &str,
         finish: &Finish,
+        now: i64,
     ) -> Result<bool> {
-        let now = now_millis();
         let (state, error, not_before) = match finish {
             Finish::Succeeded { .. } => (OpState::Succeeded, None, 0),
             Finish::Retry { error, not_before } => {

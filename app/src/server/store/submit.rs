@@ -6,8 +6,8 @@ use super::audit::insert_audit;
 use super::error::on_constraint;
 use super::instances::{instance_in, to_json, INSTANCE_COLUMNS, LIVE_ON_PLAN};
 use super::{
-    new_id, now_millis, parse_id, Actor, AuditEvent, Conn, InstanceRecord, Sql, Store, StoreError,
-    SubmitError, Submitted, TenantScope,
+    new_id, parse_id, Actor, AuditEvent, Conn, InstanceRecord, Sql, Store, StoreError, SubmitError,
+    Submitted, TenantScope,
 };
 use crate::domain::lifecycle::transition;
 use crate::domain::policy::{Denial, OperationRequest};
@@ -96,15 +96,25 @@ impl Store {
         request: &OperationRequest,
         redacted: String,
         idempotency_key: Option<&str>,
+        now: i64,
         decide: impl FnOnce(&InstanceRecord, bool) -> std::result::Result<(), Denial>,
     ) -> std::result::Result<Submitted, SubmitError> {
         let op = request.operation();
         let key = idempotency_key.map(|k| user_key(actor, k));
         let outcome = self
-            .change_in_tx(scope, actor, instance_id, request, &redacted, key, decide)
+            .change_in_tx(
+                scope,
+                actor,
+                instance_id,
+                request,
+                &redacted,
+                key,
+                now,
+                decide,
+            )
             .await;
         if let Some(reason) = denial(&outcome) {
-            self.audit_denial(scope, actor, Some(instance_id), op, &redacted, reason)
+            self.audit_denial(scope, actor, Some(instance_id), op, &redacted, reason, now)
                 .await?;
         }
         outcome
@@ -119,12 +129,12 @@ impl Store {
         request: &OperationRequest,
         redacted: &str,
         key: Option<String>,
+        now: i64,
         decide: impl FnOnce(&InstanceRecord, bool) -> std::result::Result<(), Denial>,
     ) -> std::result::Result<Submitted, SubmitError> {
         let tenant = scope.tenant_id().as_str();
         let request_json = to_json(request)?;
         let op = request.operation();
-        let now = now_millis();
         let operation_id = new_id();
         let mut tx = self.begin_in(tenant).await?;
         // A write first: takes the instance's row lock (PostgreSQL) or the database's write
@@ -212,6 +222,7 @@ impl Store {
             redacted.to_owned(),
             AuditOutcome::Requested,
             None,
+            now,
         );
         event.operation_id = Some(operation_id.clone());
         insert_audit(&mut tx.conn(), &event).await?;
@@ -234,14 +245,16 @@ impl Store {
         request: &OperationRequest,
         redacted: String,
         idempotency_key: Option<&str>,
+        now: i64,
         decide: impl FnOnce(u32) -> std::result::Result<(), Denial>,
     ) -> std::result::Result<Submitted, SubmitError> {
         let key = idempotency_key.map(|k| user_key(actor, k));
         let outcome = self
-            .create_in_tx(scope, actor, instance, request, &redacted, key, decide)
+            .create_in_tx(scope, actor, instance, request, &redacted, key, now, decide)
             .await;
         if let Some(reason) = denial(&outcome) {
-            self.audit_denial(scope, actor, None, Operation::Create, &redacted, reason)
+            let op = Operation::Create;
+            self.audit_denial(scope, actor, None, op, &redacted, reason, now)
                 .await?;
         }
         outcome
@@ -256,11 +269,11 @@ impl Store {
         request: &OperationRequest,
         redacted: &str,
         key: Option<String>,
+        now: i64,
         decide: impl FnOnce(u32) -> std::result::Result<(), Denial>,
     ) -> std::result::Result<Submitted, SubmitError> {
         let tenant = scope.tenant_id().as_str();
         let request_json = to_json(request)?;
-        let now = now_millis();
         let operation_id = new_id();
         let params = to_json(&instance.parameters)?;
         let endpoints = to_json(&instance.endpoints)?;
@@ -339,6 +352,7 @@ impl Store {
             redacted.to_owned(),
             AuditOutcome::Requested,
             None,
+            now,
         );
         event.operation_id = Some(operation_id.clone());
         insert_audit(&mut tx.conn(), &event).await?;

@@ -1,7 +1,7 @@
 //! Tenants: created by the provider (CLI, demo seeding), read within their own scope.
 
 use super::error::on_constraint;
-use super::{now_millis, parse_id, Result, Sql, Store, StoreError, TenantScope};
+use super::{parse_id, Result, Sql, Store, StoreError, TenantScope};
 use crate::domain::TenantId;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -32,8 +32,13 @@ impl TryFrom<TenantRow> for TenantRecord {
 impl Store {
     // ---- provider-level writes (CLI, demo seeding) ----
 
-    pub async fn create_tenant(&self, id: &TenantId, name: &str, plan_id: &str) -> Result<()> {
-        let now = now_millis();
+    pub async fn create_tenant(
+        &self,
+        id: &TenantId,
+        name: &str,
+        plan_id: &str,
+        now: i64,
+    ) -> Result<()> {
         let mut tx = self.begin_in(id.as_str()).await?;
         tx.conn()
             .execute(

@@ -1,7 +1,7 @@
 //! Users: accounts across tenants, looked up by email before any tenant is known.
 
 use super::error::on_constraint;
-use super::{new_id, now_millis, parse_id, Result, Sql, Store, StoreError, Tx};
+use super::{new_id, parse_id, Result, Sql, Store, StoreError, Tx};
 use crate::domain::{Email, UserId};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,8 +40,9 @@ impl Store {
         email: &Email,
         display_name: &str,
         password_hash: Option<&str>,
+        now: i64,
     ) -> Result<UserId> {
-        self.insert_user(email, display_name, password_hash, false)
+        self.insert_user(email, display_name, password_hash, false, now)
             .await
     }
 
@@ -53,8 +54,9 @@ impl Store {
         email: &Email,
         display_name: &str,
         password_hash: &str,
+        now: i64,
     ) -> Result<UserId> {
-        self.insert_user(email, display_name, Some(password_hash), true)
+        self.insert_user(email, display_name, Some(password_hash), true, now)
             .await
     }
 
@@ -64,9 +66,9 @@ impl Store {
         display_name: &str,
         password_hash: Option<&str>,
         password_from_invitation: bool,
+        now: i64,
     ) -> Result<UserId> {
         let id = UserId::parse(&new_id()).expect("uuids are valid ids");
-        let now = now_millis();
         self.pooled()
             .await?
             .conn()
@@ -89,7 +91,7 @@ impl Store {
     }
 
     /// A disabled user cannot sign in, and their sessions stop resolving at once.
-    pub async fn set_user_disabled(&self, user: &UserId, disabled: bool) -> Result<()> {
+    pub async fn set_user_disabled(&self, user: &UserId, disabled: bool, now: i64) -> Result<()> {
         self.pooled()
             .await?
             .conn()
@@ -97,7 +99,7 @@ impl Store {
                 Sql::new("UPDATE app_user SET disabled = $2, updated_at = $3 WHERE user_id = $1")
                     .bind(user.as_str())
                     .bind(disabled)
-                    .bind(now_millis()),
+                    .bind(now),
             )
             .await?;
         Ok(())
@@ -106,7 +108,12 @@ impl Store {
     /// Sets a user's password hash (`None` clears it: no password sign-in) and, in the same
     /// transaction, ends every session they hold in any tenant: whoever knew the old password
     /// is signed out at once. Returns the sessions ended.
-    pub async fn set_password(&self, user: &UserId, password_hash: Option<&str>) -> Result<u64> {
+    pub async fn set_password(
+        &self,
+        user: &UserId,
+        password_hash: Option<&str>,
+        now: i64,
+    ) -> Result<u64> {
         let mut tx = self.begin().await?;
         tx.conn()
             .execute(
@@ -116,7 +123,7 @@ impl Store {
                 )
                 .bind(user.as_str())
                 .bind(password_hash)
-                .bind(now_millis()),
+                .bind(now),
             )
             .await?;
         // Sessions span tenants: PostgreSQL ends them in a SECURITY DEFINER function.
