@@ -9,7 +9,7 @@ use super::state::AppState;
 use super::store::{
     now_millis, NewSession, SessionRecord, StoreError, TenantScope, UserCredentials,
 };
-use crate::domain::{Email, Role, SessionOrigin, TenantId, UserId};
+use crate::domain::{Email, SessionOrigin, TenantId, UserId};
 use base64::Engine;
 use http::HeaderMap;
 use rand::RngCore;
@@ -25,11 +25,9 @@ pub struct Session {
 }
 
 impl Session {
+    /// The tenant this session was verified for: the scope of everything done with it.
     pub fn scope(&self) -> TenantScope {
         TenantScope::provider(self.record.tenant_id.clone())
-    }
-    pub fn role(&self) -> Role {
-        self.record.role
     }
 }
 

@@ -10,6 +10,8 @@ pub enum Principal {
     /// A person signed in to one tenant, with the role that tenant gave them.
     Member {
         session: Box<SessionRecord>,
+        /// The tenant the session was verified for.
+        scope: TenantScope,
         /// The request this action came in on, as the audit log quotes it.
         request_id: String,
     },
@@ -20,6 +22,7 @@ impl Principal {
     pub fn member(session: &Session, request_id: String) -> Principal {
         Principal::Member {
             session: Box::new(session.record.clone()),
+            scope: session.scope(),
             request_id,
         }
     }
@@ -27,7 +30,7 @@ impl Principal {
     /// The tenant this principal acts in: every query it leads to is confined to it.
     pub fn scope(&self) -> TenantScope {
         match self {
-            Principal::Member { session, .. } => TenantScope::provider(session.tenant_id.clone()),
+            Principal::Member { scope, .. } => scope.clone(),
         }
     }
 
@@ -57,6 +60,7 @@ impl Principal {
             Principal::Member {
                 session,
                 request_id,
+                ..
             } => Actor {
                 user_id: session.user_id.clone(),
                 email: session.email.clone(),

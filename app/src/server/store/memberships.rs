@@ -88,7 +88,7 @@ pub(super) fn member_event(
 
 /// The audit event of someone joining `tenant` without an admin's action (just in time from
 /// an embed token, or by a single sign-on rule), as themselves, at `now`.
-pub fn join_event(
+fn join_event(
     tenant: &TenantId,
     user: &UserId,
     email: &str,

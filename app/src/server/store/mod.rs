@@ -37,7 +37,7 @@ pub use audit::{
 pub use error::{Result, StoreError};
 pub use instances::InstanceRecord;
 pub use invitations::InvitationRecord;
-pub use memberships::{join_event, MemberError, MemberRecord};
+pub use memberships::{MemberError, MemberRecord};
 pub use operations::{Finish, OpState, OperationRecord, SubmitError, Submitted};
 pub use scope::TenantScope;
 pub use sessions::{NewSession, SessionRecord};
