@@ -14,10 +14,10 @@ pub struct TenantScope {
 
 impl TenantScope {
     /// For callers that act on behalf of the provider, not a signed-in user: the CLI, demo
-    /// seeding, embed tokens the provider signed, invitation links, the worker. `pub(crate)`
-    /// rather than `pub(in crate::server)` only because the invitation-link server functions
-    /// (`crate::api::members_imp`) live outside `crate::server`.
-    pub(crate) fn provider(tenant_id: TenantId) -> Self {
+    /// seeding, embed tokens the provider signed, invitation links, the worker. Nothing
+    /// outside `crate::server` can call it: server functions reach tenants only through a
+    /// service and the principal's verified session.
+    pub(in crate::server) fn provider(tenant_id: TenantId) -> Self {
         TenantScope { tenant_id }
     }
 
