@@ -115,6 +115,8 @@ async fn bench(engine: &str, store: Store) -> anyhow::Result<()> {
                     version: 1,
                     created_at: now,
                     updated_at: now,
+                    external_id: None,
+                    observed_at: None,
                 },
             )
             .await?;

@@ -275,11 +275,25 @@ async fn serve(cli: &Cli, args: &ServeArgs, provider: ProviderConfig) -> anyhow:
     }
     // Before the first request: an unknown email's check must cost no more than any other.
     state.passwords.warm_up().await;
-    let driver = control_plane::Simulated::new(control_plane::SimulatedSettings {
-        step: Duration::from_millis(args.sim_step_ms),
-        failure_rate: args.sim_failure_rate,
-        hang: args.sim_hang,
-    });
+    let cp = &state.provider.control_plane;
+    let mut worker_settings = worker::WorkerSettings {
+        poll_interval: Duration::from_secs(cp.poll_interval_seconds),
+        deadline: Duration::from_secs(cp.deadline_minutes.saturating_mul(60)),
+        ..worker::WorkerSettings::default()
+    };
+    let driver: std::sync::Arc<dyn control_plane::ControlPlane> = match &state.control_plane {
+        Some(http) => {
+            tracing::info!(base_url = ?cp.base_url, "operations go to the provider's control plane");
+            // Each request has its own timeout; the worker's is a backstop above it.
+            worker_settings.command_timeout = Duration::from_secs(cp.timeout_seconds + 5);
+            http.clone()
+        }
+        None => control_plane::Simulated::new(control_plane::SimulatedSettings {
+            step: Duration::from_millis(args.sim_step_ms),
+            failure_rate: args.sim_failure_rate,
+            hang: args.sim_hang,
+        }),
+    };
     let (stop_workers, shutdown) = tokio::sync::watch::channel(false);
     let mut workers = Vec::new();
     for _ in 0..args.workers {
@@ -287,7 +301,7 @@ async fn serve(cli: &Cli, args: &ServeArgs, provider: ProviderConfig) -> anyhow:
             store.clone(),
             state.provider.clone(),
             driver.clone(),
-            worker::WorkerSettings::default(),
+            worker_settings.clone(),
         );
         workers.push(tokio::spawn(w.run(shutdown.clone())));
     }

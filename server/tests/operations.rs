@@ -390,6 +390,7 @@ async fn lease_expiry_hands_the_operation_to_another_worker_exactly_once(engine:
             "dead-worker",
             &app::server::store::Finish::Failed {
                 error: "late".into(),
+                observed: Default::default(),
             },
             now_millis(),
         )

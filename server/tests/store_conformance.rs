@@ -42,6 +42,8 @@ fn instance(tenant: &str, name: &str) -> InstanceRecord {
         version: 7,
         created_at: 1_700_000_000_000,
         updated_at: 1_700_000_360_000,
+        external_id: None,
+        observed_at: None,
     }
 }
 

@@ -332,6 +332,21 @@ pub enum Outcome {
     Denied(String),
 }
 
+/// An instance as the provider's control plane reports it, in an answer, a callback or its
+/// instance list. Every field is optional: what is absent stays as Portico last knew it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observed {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<Vec<super::Endpoint>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    /// The provider's own id of the instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
 /// The status an instance settles in after `operation` ended with `outcome`, having been in
 /// `previous` before it began, and the reason shown with that status (none after success).
 ///

@@ -183,6 +183,8 @@ pub async fn seed(store: &Store, provider: &ProviderConfig) -> anyhow::Result<bo
             version: 1,
             created_at,
             updated_at: created_at + 3_600_000,
+            external_id: None,
+            observed_at: None,
         };
         store
             .insert_instance(&TenantScope::provider(record.tenant_id.clone()), &record)

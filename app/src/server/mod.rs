@@ -1,6 +1,7 @@
 //! Everything that runs only on the server.
 
 pub mod auth;
+pub mod callbacks;
 pub mod config;
 pub mod control_plane;
 pub mod demo;

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::Router;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -19,7 +19,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static(security::REQUEST_ID);
 
 /// The routes outside Leptos (pages and server functions are enumerable from Leptos itself).
 /// The authorization matrix test requires a row for each, so add new ones here.
-pub const PLAIN_ROUTES: [&str; 7] = [
+pub const PLAIN_ROUTES: [&str; 8] = [
     "/healthz",
     "/readyz",
     "/audit/export",
@@ -27,6 +27,7 @@ pub const PLAIN_ROUTES: [&str; 7] = [
     "/brand.css",
     "/sso/{issuer}/start",
     "/sso/{issuer}/callback",
+    super::callbacks::OPERATION_EVENTS,
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route(PLAIN_ROUTES[4], get(brand_css))
         .route(PLAIN_ROUTES[5], get(super::sso::start))
         .route(PLAIN_ROUTES[6], get(super::sso::callback))
+        .route(PLAIN_ROUTES[7], post(super::callbacks::operation_event))
         // Server functions are routed by leptos_routes_with_context below, each with its
         // own method (all POST: no mutating one is reachable by a GET a link could send).
         .route("/api/{*fn_name}", any(no_such_function))

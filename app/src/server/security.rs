@@ -16,7 +16,12 @@ use std::net::{IpAddr, SocketAddr};
 /// Refuses state-changing requests from other sites and adds the security headers.
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let dynamic = !is_static_asset(req.uri().path());
-    let refused = cross_site_refusal(&state, req.method(), req.headers());
+    // The control plane's callbacks come from a server, signed; no browser sends them.
+    let refused = if super::callbacks::is_callback(req.uri().path()) {
+        None
+    } else {
+        cross_site_refusal(&state, req.method(), req.headers())
+    };
     let mut res = match refused {
         Some(why) => {
             tracing::warn!(why, "cross-site request refused");

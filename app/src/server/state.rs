@@ -1,9 +1,13 @@
+use super::control_plane::http::{Http, HttpSettings};
+use super::control_plane::signature::Keyring;
+use super::control_plane::ControlPlane;
 use super::embed::EmbedVerifier;
 use super::limiter::{ClientLimiter, SignInLimiter};
 use super::mail::Mailer;
 use super::password::Passwords;
 use super::sso::Sso;
 use super::store::{Store, StoreError};
+use crate::domain::provider::{ControlPlaneConfig, Driver};
 use crate::domain::ProviderConfig;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
@@ -81,6 +85,12 @@ pub struct AppState {
     pub sso: Option<Arc<Sso>>,
     /// Present when an SMTP server is configured (and the public URL, which links need).
     pub mailer: Option<Arc<Mailer>>,
+    /// The provider's control plane, when the configuration names one (`driver = "http"`);
+    /// otherwise `serve` runs the built-in simulator.
+    pub control_plane: Option<Arc<dyn ControlPlane>>,
+    /// The secrets the control plane signs its callbacks with; without them every callback
+    /// is refused.
+    pub callback_keys: Option<Arc<Keyring>>,
 }
 
 /// Why the portal cannot start with this configuration. `serve` prints it and exits; the
@@ -103,6 +113,8 @@ pub enum StartupError {
          --migration-database-url as the tables' owner; the README's PostgreSQL section shows how"
     )]
     RowSecurity(String),
+    #[error("the control plane cannot be reached: {0}")]
+    ControlPlane(String),
     #[error("the database cannot be checked")]
     Store(#[from] StoreError),
 }
@@ -149,7 +161,15 @@ impl AppState {
                 Mailer::new(url, from).map_err(StartupError::Mail)?,
             )),
         };
+        let (control_plane, callback_keys) = match control_plane(&provider.control_plane, env)
+            .map_err(StartupError::ControlPlane)?
+        {
+            Some((driver, keys)) => (Some(driver), Some(Arc::new(keys))),
+            None => (None, None),
+        };
         Ok(AppState {
+            control_plane,
+            callback_keys,
             embed,
             sso,
             mailer,
@@ -162,4 +182,32 @@ impl AppState {
             sso_starts: Arc::new(ClientLimiter::sso_starts()),
         })
     }
+}
+
+/// The `http` driver and the callbacks' secrets, read from the variables the configuration
+/// names; `None` for the built-in simulator. An unset or malformed secret stops start-up.
+pub fn control_plane(
+    cfg: &ControlPlaneConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<(Arc<dyn ControlPlane>, Keyring)>, String> {
+    if cfg.driver != Driver::Http {
+        return Ok(None);
+    }
+    let keyring = |name: &Option<String>, field: &str| -> Result<Keyring, String> {
+        let name = name
+            .as_deref()
+            .ok_or_else(|| format!("control_plane.{field} is not set"))?;
+        let value = env(name).ok_or_else(|| {
+            format!("the environment variable {name} (control_plane.{field}) is not set")
+        })?;
+        Keyring::parse(&value).map_err(|e| format!("{name} (control_plane.{field}): {e}"))
+    };
+    let secrets = keyring(&cfg.secret_env, "secret_env")?;
+    let callbacks = keyring(&cfg.callback_secret_env, "callback_secret_env")?;
+    let http = Http::new(HttpSettings {
+        base_url: cfg.base_url.clone().unwrap_or_default(),
+        secrets,
+        timeout: Duration::from_secs(cfg.timeout_seconds.max(1)),
+    })?;
+    Ok(Some((Arc::new(http), callbacks)))
 }

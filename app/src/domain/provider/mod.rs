@@ -7,7 +7,7 @@ mod types;
 mod validate;
 
 pub use types::{
-    AuditSettings, Bounds, Branding, Embed, EmbedAlgorithm, EmbedKey, Environment, ParamType,
+    AuditSettings, Bounds, Branding, ControlPlaneConfig, Driver, Embed, EmbedAlgorithm, EmbedKey, Environment, ParamType,
     ParamValue, ParameterSpec, Plan, Provider, ProviderConfig, Region, ResourceBounds, Roles,
     Security, SsoIssuer, SsoRule,
 };

@@ -23,6 +23,73 @@ pub struct ProviderConfig {
     /// OpenID Connect issuers people may sign in with, each a button on the sign-in page.
     #[serde(default)]
     pub sso: Vec<SsoIssuer>,
+    /// Where operations go: the built-in simulator (the default) or the provider's own control
+    /// plane over control-plane API v1.
+    #[serde(default)]
+    pub control_plane: ControlPlaneConfig,
+}
+
+/// Which control plane runs operations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Driver {
+    /// Built in: no real infrastructure, realistic timing.
+    #[default]
+    Simulated,
+    /// The provider's control plane, reached over HTTPS.
+    Http,
+}
+
+/// `[control_plane]`: with `driver = "http"`, the provider's endpoint and secrets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlPlaneConfig {
+    #[serde(default)]
+    pub driver: Driver,
+    /// Commands go to `{base_url}/operations` (https; http to loopback only).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The environment variable holding the `whsec_` secret Portico signs commands with (two,
+    /// separated by a space, while rotating). Never the secret itself.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// The environment variable holding the `whsec_` secret the control plane signs its
+    /// callbacks with (two while rotating).
+    #[serde(default)]
+    pub callback_secret_env: Option<String>,
+    /// The longest one request to the control plane may take.
+    #[serde(default = "default_timeout_seconds")]
+    pub timeout_seconds: u64,
+    /// After a 202 without Retry-After, how long to wait for a callback before asking.
+    #[serde(default = "default_poll_interval_seconds")]
+    pub poll_interval_seconds: u64,
+    /// How long an operation may take from its request before it fails.
+    #[serde(default = "default_deadline_minutes")]
+    pub deadline_minutes: u64,
+}
+
+impl Default for ControlPlaneConfig {
+    fn default() -> Self {
+        ControlPlaneConfig {
+            driver: Driver::Simulated,
+            base_url: None,
+            secret_env: None,
+            callback_secret_env: None,
+            timeout_seconds: default_timeout_seconds(),
+            poll_interval_seconds: default_poll_interval_seconds(),
+            deadline_minutes: default_deadline_minutes(),
+        }
+    }
+}
+
+fn default_timeout_seconds() -> u64 {
+    10
+}
+fn default_poll_interval_seconds() -> u64 {
+    30
+}
+fn default_deadline_minutes() -> u64 {
+    60
 }
 
 /// One OpenID Connect issuer (the provider's identity provider, or a tenant's).

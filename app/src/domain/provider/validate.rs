@@ -1,7 +1,7 @@
 //! The rules every provider configuration must satisfy, reported as [`ConfigIssue`]s, and the
 //! URL and origin checks the server reuses.
 
-use super::types::{Embed, EmbedAlgorithm, ParamType, ProviderConfig};
+use super::types::{Driver, Embed, EmbedAlgorithm, ParamType, ProviderConfig};
 use std::collections::HashSet;
 use std::fmt;
 
@@ -31,6 +31,45 @@ impl Issues {
 }
 
 impl ProviderConfig {
+    fn check_control_plane(&self, out: &mut Issues) {
+        let cp = &self.control_plane;
+        let at = |field: &'static str| ["control_plane", field];
+        if cp.driver == Driver::Http {
+            match &cp.base_url {
+                None => out.push(&at("base_url"), "is required with driver = \"http\""),
+                Some(url) if !is_issuer_url(url) || url.contains(['?', '#']) => out.push(
+                    &at("base_url"),
+                    format!(
+                        "\"{url}\" is not an https URL without query (http is allowed on \
+                         localhost only: commands carry secret parameters)"
+                    ),
+                ),
+                Some(_) => {}
+            }
+            for (field, v) in [
+                ("secret_env", &cp.secret_env),
+                ("callback_secret_env", &cp.callback_secret_env),
+            ] {
+                if v.as_deref().is_none_or(|v| v.trim().is_empty()) {
+                    out.push(
+                        &at(field),
+                        "is required with driver = \"http\": the name of an environment \
+                         variable holding a whsec_ secret",
+                    );
+                }
+            }
+        }
+        for (field, v) in [
+            ("timeout_seconds", cp.timeout_seconds),
+            ("poll_interval_seconds", cp.poll_interval_seconds),
+            ("deadline_minutes", cp.deadline_minutes),
+        ] {
+            if v == 0 {
+                out.push(&at(field), "must be at least 1");
+            }
+        }
+    }
+
     fn check_sso(&self, out: &mut Issues) {
         let mut ids = HashSet::new();
         for (i, s) in self.sso.iter().enumerate() {
@@ -242,6 +281,7 @@ impl ProviderConfig {
             self.check_embed(&mut out, embed);
         }
         self.check_sso(&mut out);
+        self.check_control_plane(&mut out);
 
         if self.plans.is_empty() {
             out.push(&["plans"], "at least one plan is required");

@@ -7,6 +7,7 @@
 //! wire format.
 
 pub mod audit;
+pub mod control_plane;
 mod error;
 pub mod instances;
 pub mod members;

@@ -95,6 +95,8 @@ pub async fn create(
         version: 1,
         created_at: 0,
         updated_at: 0,
+        external_id: None,
+        observed_at: None,
     };
     let op_request = OperationRequest::Create(request.clone());
     let redacted = redact(Some(plan), &op_request);

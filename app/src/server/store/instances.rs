@@ -24,6 +24,10 @@ pub struct InstanceRecord {
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The control plane's own id, once it reported one.
+    pub external_id: Option<String>,
+    /// When the control plane last confirmed the instance's state.
+    pub observed_at: Option<i64>,
 }
 
 impl InstanceRecord {
@@ -44,7 +48,7 @@ impl InstanceRecord {
 pub(super) const INSTANCE_COLUMNS: &str =
     "instance_id, tenant_id, name, plan_id, environment, region, status, status_reason, \
      replicas, cpu_millicores, memory_mib, storage_gib, parameters, endpoints, \
-     delete_protected, version, created_at, updated_at";
+     delete_protected, version, created_at, updated_at, external_id, observed_at";
 
 /// Live (not deleted) instances of a tenant on a plan, as quotas count them.
 pub(super) const LIVE_ON_PLAN: &str = "SELECT COUNT(*) FROM instance \
@@ -71,6 +75,8 @@ struct InstanceRow {
     version: i64,
     created_at: i64,
     updated_at: i64,
+    external_id: Option<String>,
+    observed_at: Option<i64>,
 }
 
 impl TryFrom<InstanceRow> for InstanceRecord {
@@ -104,6 +110,8 @@ impl TryFrom<InstanceRow> for InstanceRecord {
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            external_id: r.external_id,
+            observed_at: r.observed_at,
         })
     }
 }
@@ -147,7 +155,7 @@ impl Store {
             .execute(
                 Sql::new(format!(
                     "INSERT INTO instance ({INSTANCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, \
-                     $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+                     $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
                 ))
                 .bind(i.id.as_str())
                 .bind(tenant)
@@ -166,7 +174,9 @@ impl Store {
                 .bind(i.delete_protected)
                 .bind(i.version)
                 .bind(i.created_at)
-                .bind(i.updated_at),
+                .bind(i.updated_at)
+                .bind(&i.external_id)
+                .bind(i.observed_at),
             )
             .await
             .map_err(on_constraint)?;

@@ -288,6 +288,26 @@ impl Store {
         Ok(role.as_deref().and_then(Role::parse))
     }
 
+    /// One member of the tenant (role and email), if still a member.
+    pub async fn member(&self, scope: &TenantScope, user: &UserId) -> Result<Option<MemberRecord>> {
+        let tenant = scope.tenant_id().as_str();
+        let mut tx = self.begin_in(tenant).await?;
+        let row: Option<MemberRow> = tx
+            .conn()
+            .fetch_optional(
+                Sql::new(
+                    "SELECT m.user_id, u.email, u.display_name, m.role, m.created_at \
+                     FROM membership m JOIN app_user u ON u.user_id = m.user_id \
+                     WHERE m.tenant_id = $1 AND m.user_id = $2",
+                )
+                .bind(tenant)
+                .bind(user.as_str()),
+            )
+            .await?;
+        tx.commit().await?;
+        row.map(MemberRecord::try_from).transpose()
+    }
+
     /// The tenant's members, by email.
     pub async fn list_members(&self, scope: &TenantScope) -> Result<Vec<MemberRecord>> {
         let tenant = scope.tenant_id().as_str();

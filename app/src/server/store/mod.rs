@@ -38,7 +38,9 @@ pub use error::{Result, StoreError};
 pub use instances::InstanceRecord;
 pub use invitations::InvitationRecord;
 pub use memberships::{MemberError, MemberRecord};
-pub use operations::{Finish, OpState, OperationRecord, SubmitError, Submitted};
+pub use operations::{
+    EventApplied, Finish, OpState, OperationRecord, Reported, SubmitError, Submitted,
+};
 pub use scope::TenantScope;
 pub use sessions::{NewSession, SessionRecord};
 pub use sso::SsoLogin;

@@ -5,10 +5,10 @@
 use super::audit::insert_audit;
 use super::instances::{instance_in, to_json};
 use super::{new_id, parse_id, AuditEvent, Pool, Result, Sql, Store, StoreError, TenantScope};
-use crate::domain::lifecycle::{apply, settle, Outcome};
+use crate::domain::lifecycle::{apply, settle, Observed, Outcome};
 use crate::domain::policy::{Denial, OperationRequest};
 use crate::domain::AuditOutcome;
-use crate::domain::{Endpoint, InstanceId, Operation, Role, Status, TenantId, UserId};
+use crate::domain::{InstanceId, Operation, Role, Status, TenantId, UserId};
 
 /// The store's name for [`crate::domain::lifecycle::OperationState`].
 pub use crate::domain::lifecycle::OperationState as OpState;
@@ -29,6 +29,13 @@ pub struct OperationRecord {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub finished_at: Option<i64>,
+    /// When the control plane accepted it (202): from then on it is polled, not sent.
+    pub dispatched_at: Option<i64>,
+    /// The highest callback `seq` applied.
+    pub last_seq: i64,
+    /// The control plane's latest progress report.
+    pub progress_message: Option<String>,
+    pub progress_percent: Option<u8>,
 }
 
 impl OperationRecord {
@@ -39,7 +46,7 @@ impl OperationRecord {
 
 const OP_COLUMNS: &str = "operation_id, tenant_id, instance_id, request, state, requested_by, \
      requested_role, request_id, previous_status, attempts, lease_owner, last_error, \
-     created_at, finished_at";
+     created_at, finished_at, dispatched_at, last_seq, progress_message, progress_percent";
 
 /// An `operation` row as stored: [`OP_COLUMNS`].
 #[derive(sqlx::FromRow)]
@@ -58,6 +65,10 @@ struct OperationRow {
     last_error: Option<String>,
     created_at: i64,
     finished_at: Option<i64>,
+    dispatched_at: Option<i64>,
+    last_seq: i64,
+    progress_message: Option<String>,
+    progress_percent: Option<i32>,
 }
 
 impl TryFrom<OperationRow> for OperationRecord {
@@ -82,6 +93,10 @@ impl TryFrom<OperationRow> for OperationRecord {
             last_error: r.last_error,
             created_at: r.created_at,
             finished_at: r.finished_at,
+            dispatched_at: r.dispatched_at,
+            last_seq: r.last_seq,
+            progress_message: r.progress_message,
+            progress_percent: r.progress_percent.and_then(|p| u8::try_from(p).ok()),
         })
     }
 }
@@ -136,25 +151,59 @@ impl From<sqlx::Error> for SubmitError {
     }
 }
 
-/// How a claimed operation ends (or goes back to the queue).
+/// How a claimed operation ends, waits for the control plane, or goes back to the queue.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finish {
-    Succeeded {
-        endpoints: Option<Vec<Endpoint>>,
+    /// Done, with the instance as the control plane reported it.
+    Succeeded { observed: Observed },
+    /// The control plane took it (or still works on it): wait for a callback, and poll at
+    /// `poll_at` if none came.
+    Dispatched {
+        poll_at: i64,
+        message: Option<String>,
+        percent: Option<u8>,
     },
     /// Try again no earlier than `not_before`.
-    Retry {
-        error: String,
-        not_before: i64,
+    Retry { error: String, not_before: i64 },
+    Failed { error: String, observed: Observed },
+    /// The policy refused it at execution time.
+    Denied { reason: String },
+}
+
+/// A callback's report about an operation, as the store applies it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reported {
+    Progress {
+        message: Option<String>,
+        percent: Option<u8>,
+    },
+    Succeeded {
+        observed: Observed,
     },
     Failed {
         error: String,
-    },
-    /// The policy refused it at execution time.
-    Denied {
-        reason: String,
+        observed: Observed,
     },
 }
+
+/// What a callback changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventApplied {
+    /// No such operation.
+    Unknown,
+    /// A duplicate, out of order, or about a finished operation: nothing changed.
+    Stale,
+    Progress,
+    Finished,
+}
+
+/// How an operation ended, for the instance and the audit log.
+enum End<'a> {
+    Succeeded(&'a Observed),
+    Failed(&'a str, &'a Observed),
+    Denied(&'a str),
+}
+
 impl Store {
     pub async fn get_operation(
         &self,
@@ -273,7 +322,8 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Records how a claimed operation ended, fenced by the lease: a worker that lost its lease
+    /// Records how a claimed operation ended (or that the control plane took it), fenced by the
+    /// lease: a worker that lost its lease, or whose operation a callback already finished,
     /// changes nothing (returns false), so each operation completes exactly once.
     pub async fn finish_operation(
         &self,
@@ -282,108 +332,291 @@ impl Store {
         finish: &Finish,
         now: i64,
     ) -> Result<bool> {
-        let (state, error, not_before) = match finish {
-            Finish::Succeeded { .. } => (OpState::Succeeded, None, 0),
-            Finish::Retry { error, not_before } => {
-                (OpState::Queued, Some(error.clone()), *not_before)
-            }
-            Finish::Failed { error } => (OpState::Failed, Some(error.clone()), 0),
-            Finish::Denied { reason } => (OpState::Failed, Some(reason.clone()), 0),
-        };
-        let finished_at = matches!(state, OpState::Succeeded | OpState::Failed).then_some(now);
         let tenant = op.tenant_id.as_str();
         let mut tx = self.begin_in(tenant).await?;
-        let n = tx
-            .conn()
-            .execute(
-                Sql::new(
+        let fenced = "WHERE operation_id = $1 AND lease_owner = $2 AND state = 'running'";
+        let q = match finish {
+            Finish::Dispatched {
+                poll_at,
+                message,
+                percent,
+            } => Sql::new(format!(
+                "UPDATE operation SET lease_owner = NULL, lease_expires_at = $3, \
+                   dispatched_at = COALESCE(dispatched_at, $4), \
+                   progress_message = COALESCE($5, progress_message), \
+                   progress_percent = COALESCE($6, progress_percent), updated_at = $4 {fenced}"
+            ))
+            .bind(&op.id)
+            .bind(worker)
+            .bind(*poll_at)
+            .bind(now)
+            .bind(message.clone())
+            .bind(percent.map(i64::from)),
+            Finish::Retry { error, not_before } => Sql::new(format!(
+                "UPDATE operation SET state = 'queued', last_error = $3, not_before = $4, \
+                   lease_owner = NULL, lease_expires_at = NULL, updated_at = $5 {fenced}"
+            ))
+            .bind(&op.id)
+            .bind(worker)
+            .bind(error)
+            .bind(*not_before)
+            .bind(now),
+            Finish::Succeeded { .. } | Finish::Failed { .. } | Finish::Denied { .. } => {
+                let (state, error) = match finish {
+                    Finish::Succeeded { .. } => (OpState::Succeeded, None),
+                    Finish::Failed { error, .. } => (OpState::Failed, Some(error.clone())),
+                    Finish::Denied { reason } => (OpState::Failed, Some(reason.clone())),
+                    _ => unreachable!("matched above"),
+                };
+                Sql::new(format!(
                     "UPDATE operation SET state = $3, last_error = COALESCE($4, last_error), \
-                       not_before = $5, finished_at = $6, lease_owner = NULL, \
-                       lease_expires_at = NULL, updated_at = $7 \
-                     WHERE operation_id = $1 AND lease_owner = $2 AND state = 'running'",
-                )
+                       finished_at = $5, lease_owner = NULL, lease_expires_at = NULL, \
+                       updated_at = $5 {fenced}"
+                ))
                 .bind(&op.id)
                 .bind(worker)
                 .bind(state.as_str())
                 .bind(error)
-                .bind(not_before)
-                .bind(finished_at)
-                .bind(now),
-            )
-            .await?;
-        if n != 1 {
+                .bind(now)
+            }
+        };
+        if tx.conn().execute(q).await? != 1 {
             tx.rollback().await?;
             return Ok(false);
         }
-        let mut inst = instance_in(&mut tx.conn(), tenant, &op.instance_id)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)?;
-        let outcome = match finish {
-            Finish::Retry { .. } => None,
-            Finish::Succeeded { endpoints } => {
-                let settled = settle(op.operation(), op.previous_status, &Outcome::Succeeded);
-                (inst.status, inst.status_reason) = settled;
-                apply(&mut inst.resources, &mut inst.parameters, &op.request);
-                if let Some(e) = endpoints {
-                    inst.endpoints = e.clone();
-                }
-                Some((AuditOutcome::Succeeded, None))
-            }
-            Finish::Failed { error } => {
-                let failed = Outcome::Failed(error.clone());
-                (inst.status, inst.status_reason) =
-                    settle(op.operation(), op.previous_status, &failed);
-                Some((AuditOutcome::Failed, Some(error.clone())))
-            }
-            Finish::Denied { reason } => {
-                let denied = Outcome::Denied(reason.clone());
-                (inst.status, inst.status_reason) =
-                    settle(op.operation(), op.previous_status, &denied);
-                Some((AuditOutcome::Denied, Some(reason.clone())))
-            }
+        let end = match finish {
+            Finish::Dispatched { .. } | Finish::Retry { .. } => None,
+            Finish::Succeeded { observed } => Some(End::Succeeded(observed)),
+            Finish::Failed { error, observed } => Some(End::Failed(error, observed)),
+            Finish::Denied { reason } => Some(End::Denied(reason)),
         };
-        if let Some((outcome, reason)) = outcome {
-            tx.conn()
-                .execute(
-                    Sql::new(
-                        "UPDATE instance SET status = $3, status_reason = $4, replicas = $5, \
-                           cpu_millicores = $6, memory_mib = $7, storage_gib = $8, \
-                           parameters = $9, endpoints = $10, version = version + 1, \
-                           updated_at = $11 \
-                         WHERE tenant_id = $1 AND instance_id = $2",
-                    )
-                    .bind(tenant)
-                    .bind(op.instance_id.as_str())
-                    .bind(inst.status.as_str())
-                    .bind(&inst.status_reason)
-                    .bind(i64::from(inst.resources.replicas))
-                    .bind(i64::from(inst.resources.cpu_millicores))
-                    .bind(i64::from(inst.resources.memory_mib))
-                    .bind(i64::from(inst.resources.storage_gib))
-                    .bind(to_json(&inst.parameters)?)
-                    .bind(to_json(&inst.endpoints)?)
-                    .bind(now),
-                )
-                .await?;
-            let event = AuditEvent {
-                id: new_id(),
-                tenant_id: tenant.to_owned(),
-                user_id: Some(op.requested_by.to_string()),
-                actor_email: None,
-                role: Some(op.requested_role.as_str().into()),
-                instance_id: Some(op.instance_id.to_string()),
-                instance_name: Some(inst.name.clone()),
-                operation_id: Some(op.id.clone()),
-                operation: Some(op.operation().as_str().into()),
-                parameters: "{}".into(),
-                outcome: outcome.into(),
-                reason,
-                request_id: op.request_id.clone(),
-                created_at: now,
-            };
-            insert_audit(&mut tx.conn(), &event).await?;
+        if let Some(end) = end {
+            settle_instance(&mut tx, op, &end, now).await?;
         }
         tx.commit().await?;
         Ok(true)
     }
+
+    /// The tenant of an operation, looked up before any tenant is known (a callback names only
+    /// the operation, and is verified before this is asked).
+    pub async fn operation_tenant(&self, operation_id: &str) -> Result<Option<TenantId>> {
+        let sql = self.per_engine(
+            "SELECT (SELECT tenant_id FROM operation WHERE operation_id = $1)",
+            "SELECT portico_operation_tenant($1)",
+        );
+        let tenant: Option<String> = self
+            .pooled()
+            .await?
+            .conn()
+            .scalar(Sql::new(sql).bind(operation_id))
+            .await?;
+        tenant.map(parse_id).transpose()
+    }
+
+    /// Applies a control plane's callback numbered `seq`. Only a `seq` above the last applied
+    /// one, about an operation not yet finished, changes anything; a final report settles the
+    /// instance and audits the outcome, as the worker would have, in one transaction.
+    pub async fn record_operation_event(
+        &self,
+        operation_id: &str,
+        seq: i64,
+        report: &Reported,
+        now: i64,
+    ) -> Result<EventApplied> {
+        let Some(tenant) = self.operation_tenant(operation_id).await? else {
+            return Ok(EventApplied::Unknown);
+        };
+        let tenant = tenant.as_str();
+        let mut tx = self.begin_in(tenant).await?;
+        // Callbacks about one operation take turns: the row is locked until this one commits.
+        let lock = self.per_engine("", " FOR UPDATE");
+        let row: Option<OperationRow> = tx
+            .conn()
+            .fetch_optional(
+                Sql::new(format!(
+                    "SELECT {OP_COLUMNS} FROM operation \
+                     WHERE tenant_id = $1 AND operation_id = $2{lock}"
+                ))
+                .bind(tenant)
+                .bind(operation_id),
+            )
+            .await?;
+        let Some(op) = row.map(OperationRecord::try_from).transpose()? else {
+            tx.rollback().await?;
+            return Ok(EventApplied::Unknown);
+        };
+        if op.state.is_finished() || seq <= op.last_seq {
+            tx.rollback().await?;
+            return Ok(EventApplied::Stale);
+        }
+        let applied = match report {
+            Reported::Progress { message, percent } => {
+                tx.conn()
+                    .execute(
+                        Sql::new(
+                            "UPDATE operation SET last_seq = $2, \
+                               progress_message = COALESCE($3, progress_message), \
+                               progress_percent = COALESCE($4, progress_percent), updated_at = $5 \
+                             WHERE operation_id = $1",
+                        )
+                        .bind(operation_id)
+                        .bind(seq)
+                        .bind(message.clone())
+                        .bind(percent.map(i64::from))
+                        .bind(now),
+                    )
+                    .await?;
+                EventApplied::Progress
+            }
+            Reported::Succeeded { .. } | Reported::Failed { .. } => {
+                let (state, error, end) = match report {
+                    Reported::Succeeded { observed } => {
+                        (OpState::Succeeded, None, End::Succeeded(observed))
+                    }
+                    Reported::Failed { error, observed } => (
+                        OpState::Failed,
+                        Some(error.clone()),
+                        End::Failed(error, observed),
+                    ),
+                    Reported::Progress { .. } => unreachable!("matched above"),
+                };
+                tx.conn()
+                    .execute(
+                        Sql::new(
+                            "UPDATE operation SET state = $2, last_seq = $3, \
+                               last_error = COALESCE($4, last_error), finished_at = $5, \
+                               lease_owner = NULL, lease_expires_at = NULL, updated_at = $5 \
+                             WHERE operation_id = $1",
+                        )
+                        .bind(operation_id)
+                        .bind(state.as_str())
+                        .bind(seq)
+                        .bind(error)
+                        .bind(now),
+                    )
+                    .await?;
+                settle_instance(&mut tx, &op, &end, now).await?;
+                EventApplied::Finished
+            }
+        };
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    /// Remembers a signed message's `webhook-id`; false when it was seen before (a replay).
+    /// Ids older than `keep_ms` are forgotten: their timestamps are refused by then anyway.
+    pub async fn accept_message_id(&self, id: &str, now: i64, keep_ms: i64) -> Result<bool> {
+        let mut pooled = self.pooled().await?;
+        let mut conn = pooled.conn();
+        conn.execute(
+            Sql::new("DELETE FROM control_plane_message WHERE received_at < $1")
+                .bind(now - keep_ms),
+        )
+        .await?;
+        let n = conn
+            .execute(
+                Sql::new(
+                    "INSERT INTO control_plane_message (message_id, received_at) VALUES ($1, $2) \
+                     ON CONFLICT (message_id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(now),
+            )
+            .await?;
+        Ok(n == 1)
+    }
+}
+
+/// Settles the instance of an ended operation inside `tx`: its status along the state machine
+/// (or as the control plane reported it), the request's changes on success, what the control
+/// plane observed, and the audit entry of the outcome.
+async fn settle_instance(
+    tx: &mut super::Tx,
+    op: &OperationRecord,
+    end: &End<'_>,
+    now: i64,
+) -> Result<()> {
+    let tenant = op.tenant_id.as_str();
+    let mut inst = instance_in(&mut tx.conn(), tenant, &op.instance_id)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
+    let (outcome, reason, observed) = match end {
+        End::Succeeded(observed) => {
+            (inst.status, inst.status_reason) =
+                settle(op.operation(), op.previous_status, &Outcome::Succeeded);
+            apply(&mut inst.resources, &mut inst.parameters, &op.request);
+            (AuditOutcome::Succeeded, None, Some(*observed))
+        }
+        End::Failed(error, observed) => {
+            let failed = Outcome::Failed((*error).to_owned());
+            (inst.status, inst.status_reason) = settle(op.operation(), op.previous_status, &failed);
+            (AuditOutcome::Failed, Some((*error).to_owned()), Some(*observed))
+        }
+        End::Denied(reason) => {
+            let denied = Outcome::Denied((*reason).to_owned());
+            (inst.status, inst.status_reason) = settle(op.operation(), op.previous_status, &denied);
+            (AuditOutcome::Denied, Some((*reason).to_owned()), None)
+        }
+    };
+    // What the control plane says it did wins over what the state machine expects.
+    let mut observed_at = inst.observed_at;
+    if let Some(seen) = observed {
+        if let Some(status) = seen.status {
+            inst.status = status;
+        }
+        if let Some(e) = &seen.endpoints {
+            inst.endpoints = e.clone();
+        }
+        if let Some(r) = seen.resources {
+            inst.resources = r;
+        }
+        if seen.external_id.is_some() {
+            inst.external_id = seen.external_id.clone();
+        }
+        if *seen != Observed::default() {
+            observed_at = Some(now);
+        }
+    }
+    tx.conn()
+        .execute(
+            Sql::new(
+                "UPDATE instance SET status = $3, status_reason = $4, replicas = $5, \
+                   cpu_millicores = $6, memory_mib = $7, storage_gib = $8, \
+                   parameters = $9, endpoints = $10, external_id = $11, observed_at = $12, \
+                   version = version + 1, updated_at = $13 \
+                 WHERE tenant_id = $1 AND instance_id = $2",
+            )
+            .bind(tenant)
+            .bind(op.instance_id.as_str())
+            .bind(inst.status.as_str())
+            .bind(&inst.status_reason)
+            .bind(i64::from(inst.resources.replicas))
+            .bind(i64::from(inst.resources.cpu_millicores))
+            .bind(i64::from(inst.resources.memory_mib))
+            .bind(i64::from(inst.resources.storage_gib))
+            .bind(to_json(&inst.parameters)?)
+            .bind(to_json(&inst.endpoints)?)
+            .bind(&inst.external_id)
+            .bind(observed_at)
+            .bind(now),
+        )
+        .await?;
+    let event = AuditEvent {
+        id: new_id(),
+        tenant_id: tenant.to_owned(),
+        user_id: Some(op.requested_by.to_string()),
+        actor_email: None,
+        role: Some(op.requested_role.as_str().into()),
+        instance_id: Some(op.instance_id.to_string()),
+        instance_name: Some(inst.name.clone()),
+        operation_id: Some(op.id.clone()),
+        operation: Some(op.operation().as_str().into()),
+        parameters: "{}".into(),
+        outcome: outcome.into(),
+        reason,
+        request_id: op.request_id.clone(),
+        created_at: now,
+    };
+    insert_audit(&mut tx.conn(), &event).await?;
+    Ok(())
 }

@@ -1,0 +1,106 @@
+//! The routes the provider's control plane calls: `POST /control-plane/v1/operations/{id}/events`.
+//!
+//! They sit outside the browser's cross-site guard (a server calls them, not a page) and accept
+//! nothing unsigned: every request must carry a Standard Webhooks signature made with the
+//! callback secret, a timestamp within five minutes, and a `webhook-id` not seen before.
+//! Any of those missing or wrong answers 401 and changes nothing.
+
+use super::control_plane::contract::{OperationEvent, CALLBACK_PREFIX};
+use super::control_plane::signature::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use super::service::{self, ServiceError};
+use super::state::AppState;
+use super::store::{now_millis, EventApplied};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// How long accepted `webhook-id`s are remembered: longer than the timestamps' tolerance
+/// either way, so a replay is refused by one check or the other.
+const REMEMBER_IDS_MS: i64 = 15 * 60 * 1000;
+
+pub const OPERATION_EVENTS: &str = "/control-plane/v1/operations/{operation_id}/events";
+
+/// Whether `path` is one of these routes (the cross-site guard lets them through).
+pub fn is_callback(path: &str) -> bool {
+    path.starts_with(CALLBACK_PREFIX) && path[CALLBACK_PREFIX.len()..].starts_with('/')
+}
+
+fn refuse(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "message": message }))).into_response()
+}
+
+/// Checks the signature and that the message is new; the refusal to send otherwise.
+async fn verified(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+    let Some(keys) = &state.callback_keys else {
+        return Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "this portal has no callback secret configured: it accepts no callbacks",
+        ));
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let now = now_millis();
+    if let Err(why) = keys.verify(
+        header(ID_HEADER),
+        header(TIMESTAMP_HEADER),
+        header(SIGNATURE_HEADER),
+        body,
+        now / 1000,
+    ) {
+        tracing::warn!(%why, "control plane callback refused");
+        return Err(refuse(StatusCode::UNAUTHORIZED, &why.to_string()));
+    }
+    let id = header(ID_HEADER).unwrap_or_default();
+    match state
+        .store
+        .accept_message_id(id, now, REMEMBER_IDS_MS)
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            tracing::warn!(webhook_id = id, "control plane callback replayed");
+            Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                "this webhook-id was already received",
+            ))
+        }
+        Err(e) => {
+            tracing::error!(error = ?e, "cannot record a callback's id");
+            Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "try again later"))
+        }
+    }
+}
+
+/// `POST /control-plane/v1/operations/{operation_id}/events`.
+pub async fn operation_event(
+    State(state): State<AppState>,
+    Path(operation_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(refused) = verified(&state, &headers, &body).await {
+        return refused;
+    }
+    let event: OperationEvent = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(e) => {
+            return refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!("not an operation event: {e}"),
+            )
+        }
+    };
+    match service::control_plane::operation_event(&state, &operation_id, event).await {
+        Ok(applied) => Json(json!({ "applied": applied != EventApplied::Stale })).into_response(),
+        Err(ServiceError::NotFound) => refuse(StatusCode::NOT_FOUND, "no such operation"),
+        Err(ServiceError::Invalid { field, why }) => {
+            refuse(StatusCode::UNPROCESSABLE_ENTITY, &format!("{field} {why}"))
+        }
+        Err(e) => {
+            tracing::error!(error = ?e, "control plane callback failed");
+            refuse(StatusCode::SERVICE_UNAVAILABLE, "try again later")
+        }
+    }
+}
