@@ -249,6 +249,21 @@ impl TestApp {
         }
     }
 
+    /// Serves the same router on a loopback port, for callers out of process (a control
+    /// plane's callbacks); returns its base URL. Served until the test ends.
+    pub async fn serve(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local address");
+        let app = self
+            .router
+            .clone()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
     /// Calls a server function the way the hydrated front end does.
     pub async fn call(&self, cookie: Option<&str>, name: &str, form: &[(&str, &str)]) -> Reply {
         let body: String = form
