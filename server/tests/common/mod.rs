@@ -255,6 +255,12 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
+        self.serve_on(listener)
+    }
+
+    /// Serves the router on a listener bound beforehand, so its URL can be handed out (to a
+    /// control plane that calls back) before the portal's configuration is complete.
+    pub fn serve_on(&self, listener: tokio::net::TcpListener) -> String {
         let addr = listener.local_addr().expect("local address");
         let app = self
             .router
