@@ -205,7 +205,10 @@ pub fn customer_message(raw: &str) -> String {
 pub fn rfc3339(millis: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -283,7 +286,10 @@ mod tests {
         let s = rfc3339(millis);
         assert_eq!(s, "2025-11-26T14:10:05.123Z");
         assert_eq!(parse_rfc3339(&s), Some(millis));
-        assert_eq!(parse_rfc3339("2025-11-26T15:10:05+01:00"), Some(1_764_166_205_000));
+        assert_eq!(
+            parse_rfc3339("2025-11-26T15:10:05+01:00"),
+            Some(1_764_166_205_000)
+        );
         assert_eq!(parse_rfc3339("yesterday"), None);
     }
 }
