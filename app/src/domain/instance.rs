@@ -271,6 +271,8 @@ mod tests {
             attempts: 2,
             last_error: Some("timeout".into()),
             instance_status: Status::Stopping,
+            progress_message: None,
+            progress_percent: None,
         };
         let json = serde_json::to_value(&status).unwrap();
         assert_eq!(json["state"], "running");
@@ -279,6 +281,16 @@ mod tests {
             status
         );
         assert_eq!(status.progress(), "Stop: running (attempt 2) — timeout");
+        let reported = OperationStatus {
+            attempts: 1,
+            progress_message: Some("Draining connections".into()),
+            progress_percent: Some(40),
+            ..status.clone()
+        };
+        assert_eq!(
+            reported.progress(),
+            "Stop: running — Draining connections (40%)"
+        );
         assert!(!status.finished());
         assert!(OperationStatus {
             state: OperationState::Failed,
@@ -316,6 +328,11 @@ pub struct OperationStatus {
     pub attempts: u32,
     pub last_error: Option<String>,
     pub instance_status: Status,
+    /// The control plane's latest progress report while it works, e.g. "Copying data".
+    #[serde(default)]
+    pub progress_message: Option<String>,
+    #[serde(default)]
+    pub progress_percent: Option<u8>,
 }
 
 impl OperationStatus {
@@ -323,14 +340,23 @@ impl OperationStatus {
         self.state.is_finished()
     }
 
-    /// One line for people: "Stop: running (attempt 2; last error: timeout)".
+    /// One line for people: "Stop: running (attempt 2) — timeout", or with the control
+    /// plane's progress while it works: "Stop: running — Draining connections (40%)".
     pub fn progress(&self) -> String {
         let mut s = format!("{}: {}", ActionState::name(self.operation), self.state);
         if self.attempts > 1 {
             s += &format!(" (attempt {})", self.attempts);
         }
-        if let Some(e) = &self.last_error {
-            s += &format!(" — {e}");
+        let working = !self.finished();
+        match (&self.progress_message, self.progress_percent) {
+            (Some(m), Some(p)) if working => s += &format!(" — {m} ({p}%)"),
+            (Some(m), None) if working => s += &format!(" — {m}"),
+            (None, Some(p)) if working => s += &format!(" — {p}%"),
+            _ => {
+                if let Some(e) = &self.last_error {
+                    s += &format!(" — {e}");
+                }
+            }
         }
         s
     }

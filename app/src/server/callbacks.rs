@@ -1,11 +1,13 @@
-//! The routes the provider's control plane calls: `POST /control-plane/v1/operations/{id}/events`.
+//! The routes the provider's control plane calls: `POST /control-plane/v1/operations/{id}/events`
+//! (progress and completion of an operation) and `POST /control-plane/v1/instances/{id}/events`
+//! (a change made outside the portal).
 //!
 //! They sit outside the browser's cross-site guard (a server calls them, not a page) and accept
 //! nothing unsigned: every request must carry a Standard Webhooks signature made with the
 //! callback secret, a timestamp within five minutes, and a `webhook-id` not seen before.
 //! Any of those missing or wrong answers 401 and changes nothing.
 
-use super::control_plane::contract::{OperationEvent, CALLBACK_PREFIX};
+use super::control_plane::contract::{InstanceEvent, OperationEvent, CALLBACK_PREFIX};
 use super::control_plane::signature::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use super::service::{self, ServiceError};
 use super::state::AppState;
@@ -22,6 +24,7 @@ use serde_json::json;
 const REMEMBER_IDS_MS: i64 = 15 * 60 * 1000;
 
 pub const OPERATION_EVENTS: &str = "/control-plane/v1/operations/{operation_id}/events";
+pub const INSTANCE_EVENTS: &str = "/control-plane/v1/instances/{instance_id}/events";
 
 /// Whether `path` is one of these routes (the cross-site guard lets them through).
 pub fn is_callback(path: &str) -> bool {
@@ -85,16 +88,45 @@ pub async fn operation_event(
     }
     let event: OperationEvent = match serde_json::from_slice(&body) {
         Ok(e) => e,
-        Err(e) => {
-            return refuse(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &format!("not an operation event: {e}"),
-            )
-        }
+        Err(e) => return unreadable("an operation event", e),
     };
-    match service::control_plane::operation_event(&state, &operation_id, event).await {
+    answer(
+        service::control_plane::operation_event(&state, &operation_id, event).await,
+        "operation",
+    )
+}
+
+/// `POST /control-plane/v1/instances/{instance_id}/events`.
+pub async fn instance_event(
+    State(state): State<AppState>,
+    Path(instance_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(refused) = verified(&state, &headers, &body).await {
+        return refused;
+    }
+    let event: InstanceEvent = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(e) => return unreadable("an instance event", e),
+    };
+    answer(
+        service::control_plane::instance_event(&state, &instance_id, event).await,
+        "instance",
+    )
+}
+
+fn unreadable(what: &str, e: serde_json::Error) -> Response {
+    refuse(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &format!("not {what}: {e}"),
+    )
+}
+
+fn answer(result: Result<EventApplied, ServiceError>, what: &str) -> Response {
+    match result {
         Ok(applied) => Json(json!({ "applied": applied != EventApplied::Stale })).into_response(),
-        Err(ServiceError::NotFound) => refuse(StatusCode::NOT_FOUND, "no such operation"),
+        Err(ServiceError::NotFound) => refuse(StatusCode::NOT_FOUND, &format!("no such {what}")),
         Err(ServiceError::Invalid { field, why }) => {
             refuse(StatusCode::UNPROCESSABLE_ENTITY, &format!("{field} {why}"))
         }

@@ -172,6 +172,8 @@ pub(super) fn op_status(op: &OperationRecord, instance_status: Status) -> Operat
         attempts: op.attempts,
         last_error: op.last_error.clone(),
         instance_status,
+        progress_message: op.progress_message.clone(),
+        progress_percent: op.progress_percent,
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::error::on_constraint;
 use super::{parse_id, Conn, Result, Sql, Store, StoreError, TenantScope};
+use crate::domain::lifecycle::Observed;
 use crate::domain::policy::InstanceFacts;
 use crate::domain::{Endpoint, InstanceId, ParamValue, Plan, Resources, Status, TenantId};
 use std::collections::BTreeMap;
@@ -119,6 +120,62 @@ impl TryFrom<InstanceRow> for InstanceRecord {
 /// `value` as the JSON text the schema stores.
 pub(super) fn to_json(value: &impl serde::Serialize) -> Result<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl InstanceRecord {
+    /// Takes what the control plane reports about the instance: its word wins over what
+    /// Portico expected. An empty report changes nothing, not even when it was last confirmed.
+    pub fn observe(&mut self, seen: &Observed, now: i64) {
+        if *seen == Observed::default() {
+            return;
+        }
+        if let Some(status) = seen.status {
+            self.status = status;
+        }
+        if let Some(e) = &seen.endpoints {
+            self.endpoints = e.clone();
+        }
+        if let Some(r) = seen.resources {
+            self.resources = r;
+        }
+        if seen.external_id.is_some() {
+            self.external_id = seen.external_id.clone();
+        }
+        self.observed_at = Some(now);
+    }
+}
+
+/// Writes an instance's state (status, resources, parameters, endpoints, what the control plane
+/// last reported) on `conn`, inside the caller's transaction, as a new version.
+pub(super) async fn write_state(
+    conn: &mut Conn<'_>,
+    inst: &InstanceRecord,
+    now: i64,
+) -> Result<()> {
+    conn.execute(
+        Sql::new(
+            "UPDATE instance SET status = $3, status_reason = $4, replicas = $5, \
+               cpu_millicores = $6, memory_mib = $7, storage_gib = $8, \
+               parameters = $9, endpoints = $10, external_id = $11, observed_at = $12, \
+               version = version + 1, updated_at = $13 \
+             WHERE tenant_id = $1 AND instance_id = $2",
+        )
+        .bind(inst.tenant_id.as_str())
+        .bind(inst.id.as_str())
+        .bind(inst.status.as_str())
+        .bind(&inst.status_reason)
+        .bind(i64::from(inst.resources.replicas))
+        .bind(i64::from(inst.resources.cpu_millicores))
+        .bind(i64::from(inst.resources.memory_mib))
+        .bind(i64::from(inst.resources.storage_gib))
+        .bind(to_json(&inst.parameters)?)
+        .bind(to_json(&inst.endpoints)?)
+        .bind(&inst.external_id)
+        .bind(inst.observed_at)
+        .bind(now),
+    )
+    .await?;
+    Ok(())
 }
 
 /// One of the tenant's instances, read on `conn` (inside the caller's transaction).

@@ -22,6 +22,7 @@ mod instances;
 mod invitations;
 mod memberships;
 mod migrate;
+mod observations;
 mod operations;
 mod scope;
 mod sessions;
@@ -38,6 +39,7 @@ pub use error::{Result, StoreError};
 pub use instances::InstanceRecord;
 pub use invitations::InvitationRecord;
 pub use memberships::{MemberError, MemberRecord};
+pub use observations::{InstanceReport, PROVIDER_ACTOR};
 pub use operations::{
     EventApplied, Finish, OpState, OperationRecord, Reported, SubmitError, Submitted,
 };

@@ -3,7 +3,7 @@
 //! (with the instance's new state and the audit event, in one transaction).
 
 use super::audit::insert_audit;
-use super::instances::{instance_in, to_json};
+use super::instances::{instance_in, write_state};
 use super::{new_id, parse_id, AuditEvent, Pool, Result, Sql, Store, StoreError, TenantScope};
 use crate::domain::lifecycle::{apply, settle, Observed, Outcome};
 use crate::domain::policy::{Denial, OperationRequest};
@@ -205,6 +205,8 @@ pub enum EventApplied {
     Stale,
     Progress,
     Finished,
+    /// A report about an instance changed it.
+    Changed,
 }
 
 /// How an operation ended, for the instance and the audit log.
@@ -573,48 +575,10 @@ async fn settle_instance(
         }
     };
     // What the control plane says it did wins over what the state machine expects.
-    let mut observed_at = inst.observed_at;
     if let Some(seen) = observed {
-        if let Some(status) = seen.status {
-            inst.status = status;
-        }
-        if let Some(e) = &seen.endpoints {
-            inst.endpoints = e.clone();
-        }
-        if let Some(r) = seen.resources {
-            inst.resources = r;
-        }
-        if seen.external_id.is_some() {
-            inst.external_id = seen.external_id.clone();
-        }
-        if *seen != Observed::default() {
-            observed_at = Some(now);
-        }
+        inst.observe(seen, now);
     }
-    tx.conn()
-        .execute(
-            Sql::new(
-                "UPDATE instance SET status = $3, status_reason = $4, replicas = $5, \
-                   cpu_millicores = $6, memory_mib = $7, storage_gib = $8, \
-                   parameters = $9, endpoints = $10, external_id = $11, observed_at = $12, \
-                   version = version + 1, updated_at = $13 \
-                 WHERE tenant_id = $1 AND instance_id = $2",
-            )
-            .bind(tenant)
-            .bind(op.instance_id.as_str())
-            .bind(inst.status.as_str())
-            .bind(&inst.status_reason)
-            .bind(i64::from(inst.resources.replicas))
-            .bind(i64::from(inst.resources.cpu_millicores))
-            .bind(i64::from(inst.resources.memory_mib))
-            .bind(i64::from(inst.resources.storage_gib))
-            .bind(to_json(&inst.parameters)?)
-            .bind(to_json(&inst.endpoints)?)
-            .bind(&inst.external_id)
-            .bind(observed_at)
-            .bind(now),
-        )
-        .await?;
+    write_state(&mut tx.conn(), &inst, now).await?;
     let event = AuditEvent {
         id: new_id(),
         tenant_id: tenant.to_owned(),

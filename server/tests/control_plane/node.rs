@@ -4,84 +4,16 @@
 //! portal. The fixtures' packages come from `cd end2end && npm ci`; without node (or them) these
 //! tests fail, they never skip.
 
-mod common;
-
-use app::domain::{Status, TenantId};
+use super::common::{Engine, TestApp};
+use super::harness::{config, fixture, instance_named, operation, request, Secrets, PW};
+use app::domain::Status;
 use app::server::control_plane::signature::Secret;
-use app::server::store::{InstanceRecord, OpState, OperationRecord, TenantScope};
+use app::server::store::OpState;
 use app::server::worker::{Worker, WorkerSettings};
-use common::{Engine, TestApp};
 use serde_json::json;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
-
-const PW: &str = "portico-demo";
-
-fn fixture(name: &str) -> String {
-    format!("{}/../end2end/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn scope(t: &str) -> TenantScope {
-    TenantScope::for_tests(TenantId::parse(t).unwrap())
-}
-
-async fn instance_named(app: &TestApp, tenant: &str, name: &str) -> InstanceRecord {
-    app.db
-        .store
-        .list_instances(&scope(tenant))
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|i| i.name == name)
-        .unwrap_or_else(|| panic!("no instance {name}"))
-}
-
-async fn operation(app: &TestApp, tenant: &str, id: &str) -> OperationRecord {
-    app.db
-        .store
-        .get_operation(&scope(tenant), id)
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("no operation {id}"))
-}
-
-/// The two secrets of one portal, each in an environment variable of its own (tests run in
-/// parallel in one process, so the names are unique).
-struct Secrets {
-    commands: String,
-    callbacks: String,
-    commands_env: String,
-    callbacks_env: String,
-}
-
-impl Secrets {
-    fn new() -> Secrets {
-        let unique = app::server::store::new_id().replace('-', "").to_uppercase();
-        let s = Secrets {
-            commands: Secret::generate(),
-            callbacks: Secret::generate(),
-            commands_env: format!("PORTICO_TEST_CP_SECRET_{unique}"),
-            callbacks_env: format!("PORTICO_TEST_CP_CALLBACK_SECRET_{unique}"),
-        };
-        std::env::set_var(&s.commands_env, &s.commands);
-        std::env::set_var(&s.callbacks_env, &s.callbacks);
-        s
-    }
-}
-
-/// The demo provider, its operations sent to the control plane at `base_url`.
-fn config(base_url: &str, secrets: &Secrets) -> app::domain::ProviderConfig {
-    let toml = format!(
-        "{}\n[control_plane]\ndriver = \"http\"\nbase_url = \"{base_url}\"\n\
-         secret_env = \"{}\"\ncallback_secret_env = \"{}\"\ntimeout_seconds = 5\n\
-         poll_interval_seconds = 1\n",
-        app::server::config::DEMO_CONFIG,
-        secrets.commands_env,
-        secrets.callbacks_env,
-    );
-    app::server::config::parse("control-plane-node.toml", &toml).unwrap()
-}
 
 /// The Node control plane, killed when dropped.
 struct NodeControlPlane {
@@ -132,19 +64,6 @@ impl NodeControlPlane {
             .expect("the log is JSON");
         log["operations"].as_array().unwrap().clone()
     }
-}
-
-/// Requests an operation as the signed-in `cookie`; returns the operation's id.
-async fn request(app: &TestApp, cookie: &str, instance: &str, op: &str, key: &str) -> String {
-    let res = app
-        .call_json(
-            Some(cookie),
-            "request_operation",
-            json!({ "instance_id": instance, "request": {"operation": op}, "idempotency_key": key }),
-        )
-        .await;
-    assert_eq!(res.status, 200, "{}", res.body);
-    res.json()["operation_id"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
