@@ -55,8 +55,8 @@ fn with_retry_after(mut res: Response, secs: u64) -> Response {
     res
 }
 
-/// Checks the Standard Webhooks signature Portico puts on every request.
-fn verify(cp: Cp, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+/// Checks the Standard Webhooks signature Portico puts on every request; the 401 otherwise.
+fn unsigned(cp: Cp, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     cp.keys
         .verify(
@@ -66,15 +66,16 @@ fn verify(cp: Cp, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
             body,
             now_millis() / 1000,
         )
-        .map_err(|why| {
+        .err()
+        .map(|why| {
             tracing::warn!(%why, "unsigned or badly signed request refused");
             message(StatusCode::UNAUTHORIZED, why.to_string())
         })
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Response> {
-    serde_json::from_slice(body)
-        .map_err(|e| message(StatusCode::UNPROCESSABLE_ENTITY, format!("not {what}: {e}")))
+/// The JSON body, or why it is not `what`.
+fn parse<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("not {what}: {e}"))
 }
 
 fn fault_response(fault: &Fault, status: u16) -> Response {
@@ -92,12 +93,12 @@ fn fault_response(fault: &Fault, status: u16) -> Response {
 
 /// `POST /operations`.
 async fn post_operation(State(cp): State<Cp>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refused) = verify(cp, &headers, &body) {
+    if let Some(refused) = unsigned(cp, &headers, &body) {
         return refused;
     }
     let cmd: OperationCommand = match parse(&body, "an operation command") {
         Ok(c) => c,
-        Err(refused) => return refused,
+        Err(why) => return message(StatusCode::UNPROCESSABLE_ENTITY, why),
     };
     let key = headers
         .get(IDEMPOTENCY_KEY)
@@ -167,7 +168,7 @@ async fn get_operation(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = verify(cp, &headers, &body) {
+    if let Some(refused) = unsigned(cp, &headers, &body) {
         return refused;
     }
     match cp.read(|s| s.operations.get(&operation_id).map(|o| o.report())) {
@@ -189,7 +190,7 @@ async fn list_instances(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = verify(cp, &headers, &body) {
+    if let Some(refused) = unsigned(cp, &headers, &body) {
         return refused;
     }
     let limit = match query.get("limit").filter(|l| !l.is_empty()) {
@@ -219,7 +220,7 @@ async fn admin_commands(State(cp): State<Cp>) -> Response {
 async fn admin_faults(State(cp): State<Cp>, body: Bytes) -> Response {
     let req: FaultRequest = match parse(&body, "a fault") {
         Ok(r) => r,
-        Err(refused) => return refused,
+        Err(why) => return message(StatusCode::UNPROCESSABLE_ENTITY, why),
     };
     if let Some(drop) = req.drop_callbacks {
         cp.notifier.set_dropping(drop);
@@ -248,7 +249,7 @@ async fn admin_change_instance(
 ) -> Response {
     let change: ConsoleChange = match parse(&body, "an instance change") {
         Ok(c) => c,
-        Err(refused) => return refused,
+        Err(why) => return message(StatusCode::UNPROCESSABLE_ENTITY, why),
     };
     let changed = cp.change(|s| {
         s.console_change(&instance_id, &change, rfc3339(now_millis()))
