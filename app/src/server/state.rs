@@ -184,12 +184,15 @@ impl AppState {
     }
 }
 
+/// The `http` driver, and the secrets its callbacks are verified with.
+pub type HttpControlPlane = (Arc<dyn ControlPlane>, Keyring);
+
 /// The `http` driver and the callbacks' secrets, read from the variables the configuration
 /// names; `None` for the built-in simulator. An unset or malformed secret stops start-up.
 pub fn control_plane(
     cfg: &ControlPlaneConfig,
     env: impl Fn(&str) -> Option<String>,
-) -> Result<Option<(Arc<dyn ControlPlane>, Keyring)>, String> {
+) -> Result<Option<HttpControlPlane>, String> {
     if cfg.driver != Driver::Http {
         return Ok(None);
     }

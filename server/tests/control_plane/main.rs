@@ -10,3 +10,4 @@ mod callbacks;
 mod harness;
 mod node;
 mod reference;
+mod reference_process;

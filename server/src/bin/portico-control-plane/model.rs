@@ -269,9 +269,35 @@ impl State {
                 Some(ext) if self.instance(&inst.id).is_none() => ext.clone(),
                 _ => inst.id.clone(),
             };
-            let Some(target) = self.instance_mut(&id) else {
-                return Decision::Refused(422, format!("unknown instance {}", inst.id));
-            };
+            if self.instance_mut(&id).is_none() {
+                // An instance Portico knew before this control plane was connected (a demo's
+                // seed, a provider's existing fleet): taken over as the command describes it,
+                // in the first status the operation may start from.
+                let status = transition(operation(cmd.kind))
+                    .from
+                    .first()
+                    .copied()
+                    .unwrap_or(Status::Running);
+                self.last_instance += 1;
+                self.instances.push(Instance {
+                    number: self.last_instance,
+                    id: inst.id.clone(),
+                    external_id: format!("cp-{}", self.last_instance),
+                    tenant_id: inst.tenant.id.clone(),
+                    name: inst.name.clone(),
+                    plan: inst.plan.clone(),
+                    environment: inst.environment.clone(),
+                    region: inst.region.clone(),
+                    status,
+                    endpoints: Vec::new(),
+                    resources: Some(inst.resources),
+                    parameters: inst.parameters.clone(),
+                    message: None,
+                    event_seq: 0,
+                    busy_with: None,
+                });
+            }
+            let target = self.instance_mut(&id).expect("known or just taken over");
             if target.status == Status::Deleted {
                 return Decision::Refused(422, format!("instance {} is deleted", inst.id));
             }

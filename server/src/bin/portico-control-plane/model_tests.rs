@@ -88,11 +88,12 @@ fn a_resend_while_in_progress_is_known_and_not_run_again() {
 #[test]
 fn commands_are_checked_against_the_instances_kept() {
     let mut s = State::default();
-    let stop = command("op-1", OperationType::Stop, "i-9");
-    assert_eq!(
-        send(&mut s, &stop),
-        Decision::Refused(422, "unknown instance i-9".into())
-    );
+    // An instance it never saw is taken over from the command, and the command runs.
+    let stop = command("op-1", OperationType::Stop, "i-8");
+    assert_eq!(send(&mut s, &stop), Decision::Accepted);
+    assert_eq!(s.instance("i-8").unwrap().status, Status::Stopping);
+    s.complete("op-1").unwrap();
+    assert_eq!(s.instance("i-8").unwrap().status, Status::Stopped);
     let create = command("op-2", OperationType::Create, "i-9");
     assert_eq!(
         s.command(&create, Some("other"), NOW, SETTINGS),
@@ -138,7 +139,7 @@ fn commands_are_checked_against_the_instances_kept() {
         let (_, report) = s.complete(&id).unwrap();
         assert_eq!(report.instance.unwrap().status, Some(after), "{kind:?}");
     }
-    assert_eq!(s.instance("cp-1").unwrap().resources.unwrap().replicas, 5);
+    assert_eq!(s.instance("cp-2").unwrap().resources.unwrap().replicas, 5);
     assert_eq!(
         send(&mut s, &command("op-5", OperationType::Start, "i-9")),
         Decision::Refused(422, "instance i-9 is deleted".into())
