@@ -105,6 +105,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 provider.plans.len(),
                 provider.environments.len()
             );
+            // The secrets live in the environment `serve` runs in, which may not be this one.
+            let env = |var: &str| std::env::var(var).ok();
+            if let Err(why) = state::control_plane(&provider.control_plane, env) {
+                eprintln!("warning: {why}; `serve` refuses to start until it is");
+            }
             Ok(())
         }
         Command::Migrate => {

@@ -336,8 +336,8 @@ fn every_endpoint_has_a_row_and_every_row_an_endpoint() {
     for listing in leptos_axum::generate_route_list(app::ui::App) {
         endpoints.insert(format!("GET {}", shape(listing.path())));
     }
-    for path in routes::PLAIN_ROUTES {
-        endpoints.insert(format!("GET {}", shape(path)));
+    for (method, path) in routes::PLAIN_ROUTES {
+        endpoints.insert(format!("{method} {}", shape(path)));
     }
     let missing: Vec<_> = endpoints.difference(&in_matrix).collect();
     assert!(

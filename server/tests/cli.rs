@@ -42,6 +42,65 @@ fn check_config_accepts_the_demo_and_names_file_and_line_of_a_bad_one() {
 }
 
 #[test]
+fn the_http_control_plane_is_checked_and_serve_needs_its_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("acme.toml");
+    let with = |base_url: &str| {
+        format!(
+            "{}\n[control_plane]\ndriver = \"http\"\nbase_url = \"{base_url}\"\n\
+             secret_env = \"ACME_CP_SECRET\"\ncallback_secret_env = \"ACME_CP_CALLBACK_SECRET\"\n",
+            app::server::config::DEMO_CONFIG
+        )
+    };
+    // Commands carry secret parameters: plain HTTP is refused except to loopback.
+    std::fs::write(&file, with("http://cp.acme.example/v1")).unwrap();
+    let out = portico(dir.path())
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("control_plane.base_url"), "{err}");
+
+    std::fs::write(&file, with("https://cp.acme.example/v1")).unwrap();
+    let out = portico(dir.path())
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .env_remove("ACME_CP_SECRET")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: the environment variable ACME_CP_SECRET"),
+        "{err}"
+    );
+
+    let out = portico(dir.path())
+        .args(["serve", "--config"])
+        .arg(&file)
+        .env_remove("ACME_CP_SECRET")
+        .env(
+            "ACME_CP_CALLBACK_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        )
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ACME_CP_SECRET (control_plane.secret_env) is not set"),
+        "{err}"
+    );
+}
+
+#[test]
 fn create_admin_makes_a_first_admin_who_can_sign_in_and_no_demo_data() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("provider.toml");

@@ -17,18 +17,19 @@ use tower_http::trace::TraceLayer;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static(security::REQUEST_ID);
 
-/// The routes outside Leptos (pages and server functions are enumerable from Leptos itself).
+/// The routes outside Leptos, with their methods (pages and server functions are enumerable
+/// from Leptos itself).
 /// The authorization matrix test requires a row for each, so add new ones here.
-pub const PLAIN_ROUTES: [&str; 9] = [
-    "/healthz",
-    "/readyz",
-    "/audit/export",
-    "/embed",
-    "/brand.css",
-    "/sso/{issuer}/start",
-    "/sso/{issuer}/callback",
-    super::callbacks::OPERATION_EVENTS,
-    super::callbacks::INSTANCE_EVENTS,
+pub const PLAIN_ROUTES: [(&str, &str); 9] = [
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/audit/export"),
+    ("GET", "/embed"),
+    ("GET", "/brand.css"),
+    ("GET", "/sso/{issuer}/start"),
+    ("GET", "/sso/{issuer}/callback"),
+    ("POST", super::callbacks::OPERATION_EVENTS),
+    ("POST", super::callbacks::INSTANCE_EVENTS),
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -36,15 +37,15 @@ pub fn router(state: AppState) -> Router {
     let ctx = state.clone();
     let ctx2 = state.clone();
     let app = Router::new()
-        .route(PLAIN_ROUTES[0], get(|| async { "ok" }))
-        .route(PLAIN_ROUTES[1], get(readyz))
-        .route(PLAIN_ROUTES[2], get(export_audit))
-        .route(PLAIN_ROUTES[3], get(super::embed::sign_in))
-        .route(PLAIN_ROUTES[4], get(brand_css))
-        .route(PLAIN_ROUTES[5], get(super::sso::start))
-        .route(PLAIN_ROUTES[6], get(super::sso::callback))
-        .route(PLAIN_ROUTES[7], post(super::callbacks::operation_event))
-        .route(PLAIN_ROUTES[8], post(super::callbacks::instance_event))
+        .route(PLAIN_ROUTES[0].1, get(|| async { "ok" }))
+        .route(PLAIN_ROUTES[1].1, get(readyz))
+        .route(PLAIN_ROUTES[2].1, get(export_audit))
+        .route(PLAIN_ROUTES[3].1, get(super::embed::sign_in))
+        .route(PLAIN_ROUTES[4].1, get(brand_css))
+        .route(PLAIN_ROUTES[5].1, get(super::sso::start))
+        .route(PLAIN_ROUTES[6].1, get(super::sso::callback))
+        .route(PLAIN_ROUTES[7].1, post(super::callbacks::operation_event))
+        .route(PLAIN_ROUTES[8].1, post(super::callbacks::instance_event))
         // Server functions are routed by leptos_routes_with_context below, each with its
         // own method (all POST: no mutating one is reachable by a GET a link could send).
         .route("/api/{*fn_name}", any(no_such_function))
