@@ -11,3 +11,4 @@ mod harness;
 mod node;
 mod reference;
 mod reference_process;
+mod restart;
