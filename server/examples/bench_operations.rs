@@ -117,6 +117,7 @@ async fn bench(engine: &str, store: Store) -> anyhow::Result<()> {
                     updated_at: now,
                     external_id: None,
                     observed_at: None,
+                    missing_since: None,
                 },
             )
             .await?;

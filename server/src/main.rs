@@ -310,6 +310,18 @@ async fn serve(cli: &Cli, args: &ServeArgs, provider: ProviderConfig) -> anyhow:
         );
         workers.push(tokio::spawn(w.run(shutdown.clone())));
     }
+    // Repairs drift against the provider's own list of instances, when one is connected.
+    let reconciler = match (&state.control_plane, cp.reconcile_minutes) {
+        (Some(http), minutes) if minutes > 0 => Some(tokio::spawn(
+            app::server::reconcile::Reconciler::new(
+                store.clone(),
+                state.provider.clone(),
+                http.clone(),
+            )
+            .run(Duration::from_secs(minutes * 60), shutdown.clone()),
+        )),
+        _ => None,
+    };
     let sweeper = tokio::spawn(auth::sweep_sessions(
         state.clone(),
         Duration::from_secs(15 * 60),
@@ -332,6 +344,9 @@ async fn serve(cli: &Cli, args: &ServeArgs, provider: ProviderConfig) -> anyhow:
         let _ = w.await;
     }
     let _ = sweeper.await;
+    if let Some(r) = reconciler {
+        let _ = r.await;
+    }
     store.close().await;
     tracing::info!("shut down cleanly");
     Ok(())

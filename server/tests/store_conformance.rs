@@ -44,6 +44,7 @@ fn instance(tenant: &str, name: &str) -> InstanceRecord {
         updated_at: 1_700_000_360_000,
         external_id: None,
         observed_at: None,
+        missing_since: None,
     }
 }
 

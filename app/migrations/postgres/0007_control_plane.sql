@@ -12,6 +12,8 @@ ALTER TABLE operation ADD COLUMN progress_percent INTEGER;
 ALTER TABLE instance ADD COLUMN external_id TEXT;
 ALTER TABLE instance ADD COLUMN observed_at BIGINT;
 ALTER TABLE instance ADD COLUMN last_event_seq BIGINT NOT NULL DEFAULT 0;
+-- Since when reconciliation has not found an instance the control plane once reported.
+ALTER TABLE instance ADD COLUMN missing_since BIGINT;
 
 -- The webhook-id of every signed callback accepted in the last minutes: a replay is refused.
 -- Nothing in it belongs to a tenant, so it needs no row-level security.
@@ -33,13 +35,19 @@ CREATE FUNCTION portico_instance_tenant(p_instance_id TEXT) RETURNS TEXT
 LANGUAGE sql STABLE SECURITY DEFINER AS $$
     SELECT i.tenant_id FROM instance i WHERE i.instance_id = p_instance_id
 $$;
+-- Reconciliation visits every tenant, one at a time.
+CREATE FUNCTION portico_tenant_ids() RETURNS SETOF TEXT
+LANGUAGE sql STABLE SECURITY DEFINER AS $$
+    SELECT t.tenant_id FROM tenant t ORDER BY t.tenant_id
+$$;
 DO $$
 DECLARE
     f TEXT;
 BEGIN
     FOREACH f IN ARRAY ARRAY[
         'portico_operation_tenant(text)',
-        'portico_instance_tenant(text)'
+        'portico_instance_tenant(text)',
+        'portico_tenant_ids()'
     ] LOOP
         EXECUTE format('ALTER FUNCTION %s SET search_path = %I, pg_temp', f, current_schema());
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);

@@ -12,6 +12,8 @@ ALTER TABLE operation ADD COLUMN progress_percent INTEGER;
 ALTER TABLE instance ADD COLUMN external_id TEXT;
 ALTER TABLE instance ADD COLUMN observed_at INTEGER;
 ALTER TABLE instance ADD COLUMN last_event_seq INTEGER NOT NULL DEFAULT 0;
+-- Since when reconciliation has not found an instance the control plane once reported.
+ALTER TABLE instance ADD COLUMN missing_since INTEGER;
 
 -- The webhook-id of every signed callback accepted in the last minutes: a replay is refused.
 CREATE TABLE control_plane_message (

@@ -41,6 +41,10 @@ pub struct InstanceSummary {
     pub actions: Vec<ActionState>,
     /// The operation queued or running on this instance, if any.
     pub in_flight: Option<OperationStatus>,
+    /// When the provider's control plane has not confirmed the status lately (or no longer
+    /// lists the instance), a line saying so.
+    #[serde(default)]
+    pub status_note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +60,10 @@ pub struct InstanceDetail {
     pub status: Status,
     /// Why the instance is in its status, e.g. the error of a failed operation.
     pub status_reason: Option<String>,
+    /// When the provider's control plane has not confirmed the status lately (or no longer
+    /// lists the instance), a line saying so.
+    #[serde(default)]
+    pub status_note: Option<String>,
     pub resources: Resources,
     pub parameters: Vec<ParamEntry>,
     pub endpoints: Vec<Endpoint>,

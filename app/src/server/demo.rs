@@ -185,6 +185,7 @@ pub async fn seed(store: &Store, provider: &ProviderConfig) -> anyhow::Result<bo
             updated_at: created_at + 3_600_000,
             external_id: None,
             observed_at: None,
+            missing_since: None,
         };
         store
             .insert_instance(&TenantScope::provider(record.tenant_id.clone()), &record)

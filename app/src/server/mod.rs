@@ -10,6 +10,7 @@ pub mod jwks;
 pub mod limiter;
 pub mod mail;
 pub mod password;
+pub mod reconcile;
 pub mod routes;
 pub mod security;
 pub mod service;

@@ -463,6 +463,152 @@ async fn a_change_made_by_the_provider_shows_in_the_portal(engine: Engine) {
         .contains("Stopped for maintenance"));
 }
 
+/// A pass over the control plane's list repairs drift, imports what the portal lacked and
+/// marks what the control plane no longer has; a second pass finds nothing more to do.
+async fn reconciliation_repairs_imports_and_marks_missing(engine: Engine) {
+    use app::server::reconcile::{Pass, Reconciler};
+    let (app, cp, _s, _) = portal(engine, &["--mode", "sync", "--delay-ms", "0"]).await;
+    let cookie = app.sign_in("admin@umbrella.test", PW).await;
+    let w = worker(&app, quick());
+    let mut ids = Vec::new();
+    for name in ["umbrella-drift", "umbrella-gone"] {
+        let r = app
+            .call_json(
+                Some(&cookie),
+                "create_instance",
+                json!({
+                    "request": {
+                        "name": name, "environment": "staging", "region": "eu-west",
+                        "resources": {"replicas": 1, "cpu_millicores": 500, "memory_mib": 1024, "storage_gib": 20},
+                        "parameters": {}
+                    },
+                    "idempotency_key": name
+                }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        drive(
+            &app,
+            &w,
+            "umbrella",
+            r.json()["operation_id"].as_str().unwrap(),
+        )
+        .await;
+        ids.push(instance_named(&app, "umbrella", name).await.id);
+    }
+    // Behind the portal's back: one stopped, one removed, one made in the console, and one
+    // for a tenant the portal does not have.
+    cp.admin(
+        &format!("/_admin/instances/{}", ids[0]),
+        json!({"status": "stopped", "notify": false}),
+    )
+    .await;
+    let gone = reqwest::Client::new()
+        .delete(format!("{}/_admin/instances/{}", cp.url, ids[1]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 204);
+    let legacy = json!({"tenant_id": "umbrella", "name": "umbrella-legacy", "plan": "enterprise",
+                        "environment": "production", "region": "us-east"});
+    cp.admin("/_admin/instances", legacy).await;
+    let stranger = json!({"tenant_id": "nobody", "name": "x", "plan": "enterprise",
+                          "environment": "dev", "region": "eu-west"});
+    cp.admin("/_admin/instances", stranger).await;
+
+    let reconciler = Reconciler::new(
+        app.db.store.clone(),
+        app.state.provider.clone(),
+        app.state.control_plane.clone().unwrap(),
+    );
+    let pass = reconciler.run_once().await.unwrap();
+    assert_eq!(
+        pass,
+        Pass {
+            listed: 3,
+            repaired: 1,
+            imported: 1,
+            missing: 1,
+            skipped: 1
+        },
+        "{pass:?}"
+    );
+    assert_eq!(
+        instance_named(&app, "umbrella", "umbrella-drift")
+            .await
+            .status,
+        Status::Stopped
+    );
+    let legacy = instance_named(&app, "umbrella", "umbrella-legacy").await;
+    assert_eq!(legacy.status, Status::Running);
+    assert!(legacy.external_id.is_some());
+    // The customer sees the imported instance, and why the removed one is in doubt.
+    let list = app
+        .call(
+            Some(&cookie),
+            "list_instances",
+            &[("environment", ""), ("status", ""), ("q", "")],
+        )
+        .await;
+    assert!(list.body.contains("umbrella-legacy"), "{}", list.body);
+    let gone = app
+        .call(Some(&cookie), "get_instance", &[("id", ids[1].as_str())])
+        .await
+        .json();
+    let note = gone["status_note"].as_str().unwrap_or_default();
+    assert!(note.contains("no longer list"), "{gone}");
+    let fresh = app
+        .call(Some(&cookie), "get_instance", &[("id", ids[0].as_str())])
+        .await
+        .json();
+    assert_eq!(
+        fresh["status_note"],
+        serde_json::Value::Null,
+        "just confirmed"
+    );
+    // A demo instance the control plane never confirmed says how old its status is.
+    let core = instance_named(&app, "umbrella", "umbrella-core").await;
+    let core = app
+        .call(Some(&cookie), "get_instance", &[("id", core.id.as_str())])
+        .await
+        .json();
+    assert!(
+        core["status_note"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Status as of"),
+        "{core}"
+    );
+    let audit = app
+        .db
+        .store
+        .list_audit(&scope("umbrella"), &Default::default(), 50)
+        .await
+        .unwrap();
+    for what in ["provider-reconcile", "provider-import", "provider-missing"] {
+        assert_eq!(
+            audit
+                .iter()
+                .filter(|e| e.operation.as_deref() == Some(what))
+                .count(),
+            1,
+            "{what}"
+        );
+    }
+    let again = reconciler.run_once().await.unwrap();
+    assert_eq!(
+        again,
+        Pass {
+            listed: 3,
+            repaired: 0,
+            imported: 0,
+            missing: 0,
+            skipped: 1
+        },
+        "nothing left to do"
+    );
+}
+
 on_both_engines!(
     every_operation_type_synchronously,
     every_operation_type_asynchronously,
@@ -475,4 +621,5 @@ on_both_engines!(
     without_callbacks_polling_finishes_it,
     the_control_plane_restarted_mid_operation_is_polled_to_the_end,
     a_change_made_by_the_provider_shows_in_the_portal,
+    reconciliation_repairs_imports_and_marks_missing,
 );

@@ -24,7 +24,15 @@ fn serve(dir: &Path, config: &Path, port: u16, secrets: &Secrets) -> Child {
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
         .env(&secrets.commands_env, &secrets.commands)
         .env(&secrets.callbacks_env, &secrets.callbacks)
-        .args(["serve", "--demo", "--workers", "1", "--data-dir", "data", "--config"])
+        .args([
+            "serve",
+            "--demo",
+            "--workers",
+            "1",
+            "--data-dir",
+            "data",
+            "--config",
+        ])
         .arg(config)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -66,6 +66,12 @@ pub struct ControlPlaneConfig {
     /// How long an operation may take from its request before it fails.
     #[serde(default = "default_deadline_minutes")]
     pub deadline_minutes: u64,
+    /// How often the control plane's instance list is read to repair drift (0: never).
+    #[serde(default = "default_reconcile_minutes")]
+    pub reconcile_minutes: u64,
+    /// A status the control plane has not confirmed for this long is shown "as of" its time.
+    #[serde(default = "default_stale_after_minutes")]
+    pub stale_after_minutes: u64,
 }
 
 impl Default for ControlPlaneConfig {
@@ -78,6 +84,8 @@ impl Default for ControlPlaneConfig {
             timeout_seconds: default_timeout_seconds(),
             poll_interval_seconds: default_poll_interval_seconds(),
             deadline_minutes: default_deadline_minutes(),
+            reconcile_minutes: default_reconcile_minutes(),
+            stale_after_minutes: default_stale_after_minutes(),
         }
     }
 }
@@ -90,6 +98,12 @@ fn default_poll_interval_seconds() -> u64 {
 }
 fn default_deadline_minutes() -> u64 {
     60
+}
+fn default_reconcile_minutes() -> u64 {
+    5
+}
+fn default_stale_after_minutes() -> u64 {
+    15
 }
 
 /// One OpenID Connect issuer (the provider's identity provider, or a tenant's).

@@ -63,6 +63,7 @@ impl ProviderConfig {
             ("timeout_seconds", cp.timeout_seconds),
             ("poll_interval_seconds", cp.poll_interval_seconds),
             ("deadline_minutes", cp.deadline_minutes),
+            ("stale_after_minutes", cp.stale_after_minutes),
         ] {
             if v == 0 {
                 out.push(&at(field), "must be at least 1");

@@ -8,7 +8,7 @@
 
 use super::contract::{customer_message, OperationCommand, OperationReport, Refusal};
 use super::signature::{Keyring, ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use super::{Answer, ControlPlane, DriverError, DriverFuture};
+use super::{Answer, ControlPlane, DriverError, DriverFuture, ListFuture};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
 use std::time::Duration;
@@ -224,6 +224,25 @@ impl ControlPlane for Http {
                 StatusCode::NOT_FOUND => Ok(Answer::Unknown),
                 _ => Err(reply.failure()),
             }
+        })
+    }
+
+    fn instances<'a>(&'a self, cursor: Option<&'a str>) -> ListFuture<'a> {
+        Box::pin(async move {
+            let mut url = format!("{}/instances", self.base);
+            if let Some(c) = cursor {
+                url += &format!("?cursor={}", crate::domain::percent_encode(c));
+            }
+            let reply = self.send(self.signed(self.client.get(url), b"")).await?;
+            if reply.status != StatusCode::OK {
+                return Err(reply.failure());
+            }
+            serde_json::from_slice(&reply.body).map_err(|e| {
+                tracing::warn!(error = %e, "control plane instance list unreadable");
+                DriverError::transient(
+                    "the provider's control plane sent a list Portico cannot read",
+                )
+            })
         })
     }
 }

@@ -12,7 +12,7 @@ mod simulated;
 
 pub use simulated::{Simulated, SimulatedSettings};
 
-use contract::{OperationCommand, OperationReport, ReportedState};
+use contract::{InstancePage, OperationCommand, OperationReport, ReportedState};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -71,6 +71,8 @@ impl DriverError {
 }
 
 pub type DriverFuture<'a> = Pin<Box<dyn Future<Output = Result<Answer, DriverError>> + Send + 'a>>;
+pub type ListFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<InstancePage, DriverError>> + Send + 'a>>;
 
 /// A control plane. `execute` must be idempotent: the worker runs each operation at least once
 /// and sends a command again, with the same operation id, whenever it never recorded an answer.
@@ -79,4 +81,6 @@ pub trait ControlPlane: Send + Sync + 'static {
     fn execute<'a>(&'a self, command: &'a OperationCommand) -> DriverFuture<'a>;
     /// Asks where an accepted operation stands.
     fn poll<'a>(&'a self, operation_id: &'a str) -> DriverFuture<'a>;
+    /// One page of the instances it runs, for reconciliation.
+    fn instances<'a>(&'a self, cursor: Option<&'a str>) -> ListFuture<'a>;
 }

@@ -2,8 +2,10 @@
 //! command synchronously (the contract's `200`), after a configurable time, and can be told to
 //! fail a fraction of commands or to hang, for tests and demos.
 
-use super::contract::{OperationCommand, OperationReport, OperationType, ReportedState};
-use super::{Answer, ControlPlane, DriverError, DriverFuture};
+use super::contract::{
+    InstancePage, OperationCommand, OperationReport, OperationType, ReportedState,
+};
+use super::{Answer, ControlPlane, DriverError, DriverFuture, ListFuture};
 use crate::domain::lifecycle::Observed;
 use crate::domain::Endpoint;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -90,6 +92,16 @@ impl ControlPlane for Simulated {
     /// Never asked: every command is answered when it is sent.
     fn poll<'a>(&'a self, _operation_id: &'a str) -> DriverFuture<'a> {
         Box::pin(async { Ok(Answer::Unknown) })
+    }
+
+    /// It keeps no instances of its own: Portico's records are the only ones.
+    fn instances<'a>(&'a self, _cursor: Option<&'a str>) -> ListFuture<'a> {
+        Box::pin(async {
+            Ok(InstancePage {
+                instances: Vec::new(),
+                next_cursor: None,
+            })
+        })
     }
 }
 

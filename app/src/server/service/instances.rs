@@ -9,7 +9,7 @@ use crate::domain::{
     InstanceSummary, Operation, ParamEntry, Plan, ResourceBounds,
 };
 use crate::server::state::AppState;
-use crate::server::store::{InstanceRecord, OpState, OperationRecord};
+use crate::server::store::{now_millis, InstanceRecord, OpState, OperationRecord};
 
 /// The tenant's instances that match `filter`.
 pub async fn list(
@@ -107,7 +107,26 @@ fn summary(state: &AppState, i: &InstanceRecord) -> InstanceSummary {
         updated_at: timestamp(i.updated_at, false),
         actions: vec![],
         in_flight: None,
+        status_note: status_note(state, i),
     }
+}
+
+/// With the provider's control plane connected: a line when it no longer lists the instance,
+/// or has not confirmed its status for longer than `stale_after_minutes`.
+fn status_note(state: &AppState, i: &InstanceRecord) -> Option<String> {
+    state.control_plane.as_ref()?;
+    if let Some(since) = i.missing_since {
+        return Some(format!(
+            "The provider's systems no longer list this instance (since {}).",
+            timestamp(since, false)
+        ));
+    }
+    let stale_ms = i64::try_from(state.provider.control_plane.stale_after_minutes)
+        .unwrap_or(i64::MAX / 60_000)
+        .saturating_mul(60_000);
+    let confirmed = i.observed_at.unwrap_or(i.updated_at);
+    (now_millis().saturating_sub(confirmed) > stale_ms)
+        .then(|| format!("Status as of {}.", timestamp(confirmed, false)))
 }
 
 /// The customer-editable parameters of a plan, safe to send to the browser.
@@ -151,6 +170,7 @@ fn detail(
         region_name: p.region_name(&i.region).to_owned(),
         status: i.status,
         status_reason: i.status_reason.clone(),
+        status_note: status_note(state, i),
         resources: i.resources,
         parameters,
         endpoints: i.endpoints.clone(),

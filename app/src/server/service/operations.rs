@@ -97,6 +97,7 @@ pub async fn create(
         updated_at: 0,
         external_id: None,
         observed_at: None,
+        missing_since: None,
     };
     let op_request = OperationRequest::Create(request.clone());
     let redacted = redact(Some(plan), &op_request);

@@ -29,6 +29,8 @@ pub struct InstanceRecord {
     pub external_id: Option<String>,
     /// When the control plane last confirmed the instance's state.
     pub observed_at: Option<i64>,
+    /// Since when the control plane's list has lacked this instance it once reported.
+    pub missing_since: Option<i64>,
 }
 
 impl InstanceRecord {
@@ -49,7 +51,7 @@ impl InstanceRecord {
 pub(super) const INSTANCE_COLUMNS: &str =
     "instance_id, tenant_id, name, plan_id, environment, region, status, status_reason, \
      replicas, cpu_millicores, memory_mib, storage_gib, parameters, endpoints, \
-     delete_protected, version, created_at, updated_at, external_id, observed_at";
+     delete_protected, version, created_at, updated_at, external_id, observed_at, missing_since";
 
 /// Live (not deleted) instances of a tenant on a plan, as quotas count them.
 pub(super) const LIVE_ON_PLAN: &str = "SELECT COUNT(*) FROM instance \
@@ -78,6 +80,7 @@ struct InstanceRow {
     updated_at: i64,
     external_id: Option<String>,
     observed_at: Option<i64>,
+    missing_since: Option<i64>,
 }
 
 impl TryFrom<InstanceRow> for InstanceRecord {
@@ -113,6 +116,7 @@ impl TryFrom<InstanceRow> for InstanceRecord {
             updated_at: r.updated_at,
             external_id: r.external_id,
             observed_at: r.observed_at,
+            missing_since: r.missing_since,
         })
     }
 }
@@ -142,6 +146,7 @@ impl InstanceRecord {
             self.external_id = seen.external_id.clone();
         }
         self.observed_at = Some(now);
+        self.missing_since = None;
     }
 }
 
@@ -157,7 +162,7 @@ pub(super) async fn write_state(
             "UPDATE instance SET status = $3, status_reason = $4, replicas = $5, \
                cpu_millicores = $6, memory_mib = $7, storage_gib = $8, \
                parameters = $9, endpoints = $10, external_id = $11, observed_at = $12, \
-               version = version + 1, updated_at = $13 \
+               missing_since = $14, version = version + 1, updated_at = $13 \
              WHERE tenant_id = $1 AND instance_id = $2",
         )
         .bind(inst.tenant_id.as_str())
@@ -172,7 +177,8 @@ pub(super) async fn write_state(
         .bind(to_json(&inst.endpoints)?)
         .bind(&inst.external_id)
         .bind(inst.observed_at)
-        .bind(now),
+        .bind(now)
+        .bind(inst.missing_since),
     )
     .await?;
     Ok(())
@@ -212,7 +218,7 @@ impl Store {
             .execute(
                 Sql::new(format!(
                     "INSERT INTO instance ({INSTANCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, \
-                     $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+                     $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
                 ))
                 .bind(i.id.as_str())
                 .bind(tenant)
@@ -233,7 +239,8 @@ impl Store {
                 .bind(i.created_at)
                 .bind(i.updated_at)
                 .bind(&i.external_id)
-                .bind(i.observed_at),
+                .bind(i.observed_at)
+                .bind(i.missing_since),
             )
             .await
             .map_err(on_constraint)?;

@@ -39,7 +39,7 @@ pub use error::{Result, StoreError};
 pub use instances::InstanceRecord;
 pub use invitations::InvitationRecord;
 pub use memberships::{MemberError, MemberRecord};
-pub use observations::{InstanceReport, PROVIDER_ACTOR};
+pub use observations::{InstanceReport, Repair, PROVIDER_ACTOR};
 pub use operations::{
     EventApplied, Finish, OpState, OperationRecord, Reported, SubmitError, Submitted,
 };

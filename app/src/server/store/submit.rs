@@ -311,7 +311,7 @@ impl Store {
                 Sql::new(format!(
                     "INSERT INTO instance ({INSTANCE_COLUMNS}) \
                      VALUES ($1, $2, $3, $4, $5, $6, 'deploying', NULL, $7, $8, $9, $10, $11, \
-                       $12, FALSE, 1, $13, $13, NULL, NULL)"
+                       $12, FALSE, 1, $13, $13, NULL, NULL, NULL)"
                 ))
                 .bind(instance.id.as_str())
                 .bind(tenant)

@@ -76,6 +76,16 @@ impl Store {
         Ok(self.pooled().await?.conn().scalar(Sql::new(sql)).await?)
     }
 
+    /// Every tenant's id, across all of them (reconciliation visits each in turn).
+    pub async fn tenant_ids(&self) -> Result<Vec<TenantId>> {
+        let sql = self.per_engine(
+            "SELECT tenant_id FROM tenant ORDER BY tenant_id",
+            "SELECT portico_tenant_ids()",
+        );
+        let ids: Vec<(String,)> = self.pooled().await?.conn().fetch_all(Sql::new(sql)).await?;
+        ids.into_iter().map(|(id,)| parse_id(id)).collect()
+    }
+
     // ---- tenant-scoped reads ----
 
     pub async fn tenant(&self, scope: &TenantScope) -> Result<TenantRecord> {

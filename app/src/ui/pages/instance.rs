@@ -79,6 +79,7 @@ fn Detail(i: InstanceDetail, version: RwSignal<u32>, open: Option<Operation>) ->
             {live_status(&i.id, i.status, op)}
         </div>
         {i.status_reason.clone().map(|why| view! { <p class="status-reason">{why}</p> })}
+        {i.status_note.clone().map(|note| view! { <p class="status-note">{note}</p> })}
         <section aria-labelledby="overview">
             <h2 id="overview">"Overview"</h2>
             {facts("facts wide", vec![

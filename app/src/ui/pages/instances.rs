@@ -118,6 +118,7 @@ fn Card(i: InstanceSummary, version: RwSignal<u32>) -> impl IntoView {
                 </h2>
                 <span class="live">{live_status(&i.id, i.status, op)}</span>
             </div>
+            {i.status_note.clone().map(|note| view! { <p class="status-note">{note}</p> })}
             {facts("facts", vec![
                 ("Environment", i.environment_name.clone()),
                 ("Plan", i.plan_name.clone()),

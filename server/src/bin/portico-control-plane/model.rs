@@ -62,7 +62,8 @@ impl Instance {
 
     fn listed(&self) -> ListedInstance {
         ListedInstance {
-            id: Some(self.id.clone()),
+            // Made in the console: Portico has no id for it yet.
+            id: (!self.id.is_empty()).then(|| self.id.clone()),
             tenant_id: self.tenant_id.clone(),
             name: self.name.clone(),
             plan: self.plan.clone(),
@@ -484,6 +485,56 @@ pub struct ConsoleChange {
     pub status: Option<Status>,
     pub endpoints: Option<Vec<Endpoint>>,
     pub message: Option<String>,
+    /// False: change it without telling Portico (only reconciliation will notice).
+    pub notify: Option<bool>,
+}
+
+/// The body of `POST /_admin/instances`: an instance made in the provider's console.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleCreate {
+    pub tenant_id: String,
+    pub name: String,
+    pub plan: String,
+    pub environment: String,
+    pub region: String,
+    pub status: Option<Status>,
+}
+
+impl State {
+    /// Adds an instance Portico never asked for; returns its external id.
+    pub fn console_create(&mut self, c: &ConsoleCreate) -> String {
+        self.last_instance += 1;
+        let external_id = format!("cp-{}", self.last_instance);
+        self.instances.push(Instance {
+            number: self.last_instance,
+            id: String::new(),
+            external_id: external_id.clone(),
+            tenant_id: c.tenant_id.clone(),
+            name: c.name.clone(),
+            plan: c.plan.clone(),
+            environment: c.environment.clone(),
+            region: c.region.clone(),
+            status: c.status.unwrap_or(Status::Running),
+            endpoints: vec![Endpoint {
+                label: "HTTPS".into(),
+                url: format!("https://{}.{}.example.test", c.name, c.region),
+            }],
+            resources: None,
+            parameters: BTreeMap::new(),
+            message: None,
+            event_seq: 0,
+            busy_with: None,
+        });
+        external_id
+    }
+
+    /// Forgets an instance, as if removed behind Portico's back; false when unknown.
+    pub fn console_remove(&mut self, id: &str) -> bool {
+        let before = self.instances.len();
+        self.instances.retain(|i| i.id != id && i.external_id != id);
+        self.instances.len() < before
+    }
 }
 
 #[cfg(test)]

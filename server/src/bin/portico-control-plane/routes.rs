@@ -30,10 +30,13 @@ pub fn router(cp: Cp) -> Router {
         .route("/instances", get(list_instances))
         .route("/_admin/commands", get(admin_commands))
         .route("/_admin/faults", post(admin_faults))
-        .route("/_admin/instances", get(admin_instances))
+        .route(
+            "/_admin/instances",
+            get(admin_instances).post(admin_create_instance),
+        )
         .route(
             "/_admin/instances/{instance_id}",
-            post(admin_change_instance),
+            post(admin_change_instance).delete(admin_remove_instance),
         )
         .fallback(|| async { message(StatusCode::NOT_FOUND, "no such route") })
         .with_state(cp)
@@ -258,12 +261,37 @@ async fn admin_change_instance(
     match changed {
         Some((id, event, instance)) => {
             tracing::info!(instance_id = %id, seq = ?event.seq, "instance changed in the console");
-            cp.notifier.instance_event(&id, event);
+            if change.notify != Some(false) {
+                cp.notifier.instance_event(&id, event);
+            }
             Json(instance).into_response()
         }
         None => message(
             StatusCode::NOT_FOUND,
             format!("unknown instance {instance_id}"),
         ),
+    }
+}
+
+/// `POST /_admin/instances`: an instance made in the provider's console, which Portico learns
+/// of only by reconciliation.
+async fn admin_create_instance(State(cp): State<Cp>, body: Bytes) -> Response {
+    let create: crate::model::ConsoleCreate = match parse(&body, "an instance") {
+        Ok(c) => c,
+        Err(why) => return message(StatusCode::UNPROCESSABLE_ENTITY, why),
+    };
+    let external_id = cp.change(|s| s.console_create(&create));
+    Json(serde_json::json!({ "external_id": external_id })).into_response()
+}
+
+/// `DELETE /_admin/instances/{instance_id}`: the control plane no longer has it.
+async fn admin_remove_instance(State(cp): State<Cp>, Path(instance_id): Path<String>) -> Response {
+    if cp.change(|s| s.console_remove(&instance_id)) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        message(
+            StatusCode::NOT_FOUND,
+            format!("unknown instance {instance_id}"),
+        )
     }
 }
