@@ -19,7 +19,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static(security::REQUEST_ID);
 
 /// The routes outside Leptos (pages and server functions are enumerable from Leptos itself).
 /// The authorization matrix test requires a row for each, so add new ones here.
-pub const PLAIN_ROUTES: [&str; 8] = [
+pub const PLAIN_ROUTES: [&str; 9] = [
     "/healthz",
     "/readyz",
     "/audit/export",
@@ -28,6 +28,7 @@ pub const PLAIN_ROUTES: [&str; 8] = [
     "/sso/{issuer}/start",
     "/sso/{issuer}/callback",
     super::callbacks::OPERATION_EVENTS,
+    super::control_plane::openapi::DOCUMENT_PATH,
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route(PLAIN_ROUTES[5], get(super::sso::start))
         .route(PLAIN_ROUTES[6], get(super::sso::callback))
         .route(PLAIN_ROUTES[7], post(super::callbacks::operation_event))
+        .route(PLAIN_ROUTES[8], get(super::control_plane::openapi::serve))
         // Server functions are routed by leptos_routes_with_context below, each with its
         // own method (all POST: no mutating one is reachable by a GET a link could send).
         .route("/api/{*fn_name}", any(no_such_function))
