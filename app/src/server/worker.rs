@@ -221,7 +221,9 @@ impl Worker {
                 message,
                 retry_after,
             }) if op.attempts < self.settings.max_attempts => {
-                let delay = self.backoff(op.attempts).max(retry_after.unwrap_or_default());
+                let delay = self
+                    .backoff(op.attempts)
+                    .max(retry_after.unwrap_or_default());
                 Finish::Retry {
                     error: message,
                     not_before: now + ms(delay),

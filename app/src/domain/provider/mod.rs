@@ -7,8 +7,8 @@ mod types;
 mod validate;
 
 pub use types::{
-    AuditSettings, Bounds, Branding, ControlPlaneConfig, Driver, Embed, EmbedAlgorithm, EmbedKey, Environment, ParamType,
-    ParamValue, ParameterSpec, Plan, Provider, ProviderConfig, Region, ResourceBounds, Roles,
-    Security, SsoIssuer, SsoRule,
+    AuditSettings, Bounds, Branding, ControlPlaneConfig, Driver, Embed, EmbedAlgorithm, EmbedKey,
+    Environment, ParamType, ParamValue, ParameterSpec, Plan, Provider, ProviderConfig, Region,
+    ResourceBounds, Roles, Security, SsoIssuer, SsoRule,
 };
 pub use validate::{is_issuer_url, is_origin, ConfigIssue};

@@ -129,7 +129,9 @@ impl Reply {
     fn report(&self) -> Result<OperationReport, DriverError> {
         serde_json::from_slice(&self.body).map_err(|e| {
             tracing::warn!(status = %self.status, error = %e, "control plane answer unreadable");
-            DriverError::transient("the provider's control plane gave an answer Portico cannot read")
+            DriverError::transient(
+                "the provider's control plane gave an answer Portico cannot read",
+            )
         })
     }
 
@@ -145,7 +147,10 @@ impl Reply {
         }
         if s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() {
             return DriverError::Transient {
-                message: format!("the provider's control plane is unavailable (HTTP {})", s.as_u16()),
+                message: format!(
+                    "the provider's control plane is unavailable (HTTP {})",
+                    s.as_u16()
+                ),
                 retry_after: self.retry_after,
             };
         }
@@ -168,7 +173,13 @@ impl Reply {
 
 /// `Retry-After` in seconds (an HTTP date is not accepted), capped at an hour.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let secs: u64 = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    let secs: u64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
@@ -242,7 +253,10 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
         h.insert(RETRY_AFTER, "999999".parse().unwrap());
         assert_eq!(retry_after(&h), Some(MAX_RETRY_AFTER));
-        h.insert(RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        h.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&h), None);
     }
 
@@ -265,8 +279,17 @@ mod tests {
             reply(409, "not json").failure(),
             DriverError::Permanent("the provider refused this operation (HTTP 409)".into())
         );
-        assert!(matches!(reply(503, "").failure(), DriverError::Transient { .. }));
-        assert!(matches!(reply(429, "").failure(), DriverError::Transient { .. }));
-        assert!(matches!(reply(302, "").failure(), DriverError::Permanent(_)));
+        assert!(matches!(
+            reply(503, "").failure(),
+            DriverError::Transient { .. }
+        ));
+        assert!(matches!(
+            reply(429, "").failure(),
+            DriverError::Transient { .. }
+        ));
+        assert!(matches!(
+            reply(302, "").failure(),
+            DriverError::Permanent(_)
+        ));
     }
 }

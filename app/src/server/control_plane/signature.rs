@@ -130,7 +130,10 @@ impl Keyring {
         if id.is_empty() {
             return Err(Rejection::Missing);
         }
-        let ts: i64 = timestamp.trim().parse().map_err(|_| Rejection::BadTimestamp)?;
+        let ts: i64 = timestamp
+            .trim()
+            .parse()
+            .map_err(|_| Rejection::BadTimestamp)?;
         if (now - ts).abs() > TOLERANCE_SECS {
             return Err(Rejection::Stale);
         }
@@ -174,17 +177,29 @@ mod tests {
         let ring = Keyring::parse(SPEC_SECRET).unwrap();
         let ts = SPEC_TS.to_string();
         let ok = |id, body: &str, sig| {
-            ring.verify(Some(id), Some(&ts), Some(sig), body.as_bytes(), SPEC_TS + 10)
+            ring.verify(
+                Some(id),
+                Some(&ts),
+                Some(sig),
+                body.as_bytes(),
+                SPEC_TS + 10,
+            )
         };
         assert_eq!(ok(SPEC_ID, SPEC_BODY, SPEC_SIG), Ok(()));
         assert_eq!(
             ok(SPEC_ID, r#"{"test": 1}"#, SPEC_SIG),
             Err(Rejection::BadSignature)
         );
-        assert_eq!(ok("msg_other", SPEC_BODY, SPEC_SIG), Err(Rejection::BadSignature));
+        assert_eq!(
+            ok("msg_other", SPEC_BODY, SPEC_SIG),
+            Err(Rejection::BadSignature)
+        );
         let with_unknown_first = format!("v2,abc {SPEC_SIG}");
         assert_eq!(ok(SPEC_ID, SPEC_BODY, &with_unknown_first), Ok(()));
-        assert_eq!(ok(SPEC_ID, SPEC_BODY, "v1,notbase64!"), Err(Rejection::BadSignature));
+        assert_eq!(
+            ok(SPEC_ID, SPEC_BODY, "v1,notbase64!"),
+            Err(Rejection::BadSignature)
+        );
     }
 
     #[test]
@@ -224,7 +239,13 @@ mod tests {
         let new_only = Keyring::parse(&new).unwrap();
         for ring in [&old_only, &new_only] {
             let ts = SPEC_TS.to_string();
-            let r = ring.verify(Some(SPEC_ID), Some(&ts), Some(&header), SPEC_BODY.as_bytes(), SPEC_TS);
+            let r = ring.verify(
+                Some(SPEC_ID),
+                Some(&ts),
+                Some(&header),
+                SPEC_BODY.as_bytes(),
+                SPEC_TS,
+            );
             assert_eq!(r, Ok(()));
         }
     }
@@ -237,6 +258,9 @@ mod tests {
         assert!(Keyring::parse("  ").is_err());
         let three = format!("{SPEC_SECRET} {SPEC_SECRET} {SPEC_SECRET}");
         assert!(Keyring::parse(&three).is_err());
-        assert_eq!(format!("{:?}", Secret::parse(SPEC_SECRET).unwrap()), "Secret([redacted])");
+        assert_eq!(
+            format!("{:?}", Secret::parse(SPEC_SECRET).unwrap()),
+            "Secret([redacted])"
+        );
     }
 }

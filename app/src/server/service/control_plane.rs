@@ -13,8 +13,7 @@ pub async fn operation_event(
     operation_id: &str,
     event: OperationEvent,
 ) -> Result<EventApplied, ServiceError> {
-    let seq = i64::try_from(event.seq)
-        .map_err(|_| ServiceError::invalid("seq", "is too large"))?;
+    let seq = i64::try_from(event.seq).map_err(|_| ServiceError::invalid("seq", "is too large"))?;
     let report = event.report;
     let observed = report.instance.unwrap_or_default();
     let reported = match report.state {

@@ -155,7 +155,9 @@ impl From<sqlx::Error> for SubmitError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finish {
     /// Done, with the instance as the control plane reported it.
-    Succeeded { observed: Observed },
+    Succeeded {
+        observed: Observed,
+    },
     /// The control plane took it (or still works on it): wait for a callback, and poll at
     /// `poll_at` if none came.
     Dispatched {
@@ -164,10 +166,18 @@ pub enum Finish {
         percent: Option<u8>,
     },
     /// Try again no earlier than `not_before`.
-    Retry { error: String, not_before: i64 },
-    Failed { error: String, observed: Observed },
+    Retry {
+        error: String,
+        not_before: i64,
+    },
+    Failed {
+        error: String,
+        observed: Observed,
+    },
     /// The policy refused it at execution time.
-    Denied { reason: String },
+    Denied {
+        reason: String,
+    },
 }
 
 /// A callback's report about an operation, as the store applies it.
@@ -550,7 +560,11 @@ async fn settle_instance(
         End::Failed(error, observed) => {
             let failed = Outcome::Failed((*error).to_owned());
             (inst.status, inst.status_reason) = settle(op.operation(), op.previous_status, &failed);
-            (AuditOutcome::Failed, Some((*error).to_owned()), Some(*observed))
+            (
+                AuditOutcome::Failed,
+                Some((*error).to_owned()),
+                Some(*observed),
+            )
         }
         End::Denied(reason) => {
             let denied = Outcome::Denied((*reason).to_owned());
