@@ -4,6 +4,7 @@ use super::{Operation, OperationState, ParamType, ParameterSpec, ResourceBounds,
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Resources {
     pub replicas: u32,
     pub cpu_millicores: u32,
@@ -12,6 +13,7 @@ pub struct Resources {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Endpoint {
     pub label: String,
     pub url: String,

@@ -8,6 +8,7 @@ use std::fmt;
 
 /// A member's role within one tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -86,6 +87,7 @@ impl fmt::Display for Operation {
 
 /// Where an instance is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Deploying,
@@ -335,6 +337,7 @@ pub enum Outcome {
 /// An instance as the provider's control plane reports it, in an answer, a callback or its
 /// instance list. Every field is optional: what is absent stays as Portico last knew it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Observed {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,

@@ -7,7 +7,9 @@
 //! callback secret, a timestamp within five minutes, and a `webhook-id` not seen before.
 //! Any of those missing or wrong answers 401 and changes nothing.
 
-use super::control_plane::contract::{InstanceEvent, OperationEvent, CALLBACK_PREFIX};
+use super::control_plane::contract::{
+    CallbackAnswer, InstanceEvent, OperationEvent, Refusal, CALLBACK_PREFIX,
+};
 use super::control_plane::signature::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use super::service::{self, ServiceError};
 use super::state::AppState;
@@ -17,7 +19,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
 /// How long accepted `webhook-id`s are remembered: longer than the timestamps' tolerance
 /// either way, so a replay is refused by one check or the other.
@@ -32,7 +33,10 @@ pub fn is_callback(path: &str) -> bool {
 }
 
 fn refuse(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "message": message }))).into_response()
+    let refusal = Refusal {
+        message: message.to_owned(),
+    };
+    (status, Json(refusal)).into_response()
 }
 
 /// Checks the signature and that the message is new; the refusal to send otherwise.
@@ -76,7 +80,31 @@ async fn verified(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<
     }
 }
 
-/// `POST /control-plane/v1/operations/{operation_id}/events`.
+/// Reports an operation's progress or result.
+///
+/// Only a `seq` above the last one applied for the operation changes anything; a final
+/// report (`succeeded` or `failed`) settles the operation and its instance.
+#[utoipa::path(
+    post,
+    path = OPERATION_EVENTS,
+    tag = super::control_plane::openapi::PORTICO_IMPLEMENTS,
+    operation_id = "operation_event",
+    params(
+        ("operation_id" = String, Path, description = "The `operation_id` of the command."),
+        super::control_plane::openapi::Signed,
+    ),
+    request_body = OperationEvent,
+    responses(
+        (status = 200, description = "Received; `applied` is false when a later report was \
+            already applied.", body = CallbackAnswer),
+        (status = 401, description = "A missing or wrong signature, a stale timestamp or a \
+            replayed `webhook-id` (or no callback secret configured).", body = Refusal),
+        (status = 404, description = "No such operation.", body = Refusal),
+        (status = 422, description = "The body is not an operation event.", body = Refusal),
+        (status = 503, description = "Portico cannot take it now: send it again later.",
+            body = Refusal),
+    )
+)]
 pub async fn operation_event(
     State(state): State<AppState>,
     Path(operation_id): Path<String>,
@@ -96,7 +124,32 @@ pub async fn operation_event(
     )
 }
 
-/// `POST /control-plane/v1/instances/{instance_id}/events`.
+/// Reports a change made outside the portal.
+///
+/// The provider's console stopped the instance, it failed, its endpoints changed, it was
+/// deleted. Ordered by `seq` when given, else by `observed_at`; an older report changes
+/// nothing.
+#[utoipa::path(
+    post,
+    path = INSTANCE_EVENTS,
+    tag = super::control_plane::openapi::PORTICO_IMPLEMENTS,
+    operation_id = "instance_event",
+    params(
+        ("instance_id" = String, Path, description = "Portico's id of the instance."),
+        super::control_plane::openapi::Signed,
+    ),
+    request_body = InstanceEvent,
+    responses(
+        (status = 200, description = "Received; `applied` is false when a later report was \
+            already applied (by `seq`, else `observed_at`).", body = CallbackAnswer),
+        (status = 401, description = "A missing or wrong signature, a stale timestamp or a \
+            replayed `webhook-id`.", body = Refusal),
+        (status = 404, description = "No such instance.", body = Refusal),
+        (status = 422, description = "The body is not an instance event.", body = Refusal),
+        (status = 503, description = "Portico cannot take it now: send it again later.",
+            body = Refusal),
+    )
+)]
 pub async fn instance_event(
     State(state): State<AppState>,
     Path(instance_id): Path<String>,
@@ -125,7 +178,10 @@ fn unreadable(what: &str, e: serde_json::Error) -> Response {
 
 fn answer(result: Result<EventApplied, ServiceError>, what: &str) -> Response {
     match result {
-        Ok(applied) => Json(json!({ "applied": applied != EventApplied::Stale })).into_response(),
+        Ok(applied) => Json(CallbackAnswer {
+            applied: applied != EventApplied::Stale,
+        })
+        .into_response(),
         Err(ServiceError::NotFound) => refuse(StatusCode::NOT_FOUND, &format!("no such {what}")),
         Err(ServiceError::Invalid { field, why }) => {
             refuse(StatusCode::UNPROCESSABLE_ENTITY, &format!("{field} {why}"))

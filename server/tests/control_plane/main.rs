@@ -9,6 +9,7 @@ mod common;
 mod callbacks;
 mod harness;
 mod node;
+mod openapi;
 mod reference;
 mod reference_process;
 mod restart;

@@ -440,7 +440,9 @@ pub enum ParamType {
     Enum,
 }
 
+/// A configuration value: a JSON boolean, integer or string, untagged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum ParamValue {
     Bool(bool),

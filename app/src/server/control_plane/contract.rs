@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 pub const CALLBACK_PREFIX: &str = "/control-plane/v1";
 
 /// The operation types of the contract (snake_case on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OperationType {
     Create,
@@ -43,7 +43,7 @@ impl From<Operation> for OperationType {
 
 /// `POST {base_url}/operations`. Sent again, unchanged, until the control plane answers; the
 /// `operation_id` (also the `Idempotency-Key` header) makes a repeat harmless.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OperationCommand {
     pub operation_id: String,
     #[serde(rename = "type")]
@@ -51,16 +51,18 @@ pub struct OperationCommand {
     pub instance: CommandInstance,
     pub requested_by: RequestedBy,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub requested_at: String,
     /// RFC 3339: after this, Portico fails the operation and asks the control plane for the
     /// instance's status.
+    #[schema(format = DateTime)]
     pub deadline: String,
 }
 
 /// The instance a command is about, with everything a control plane needs to act on it.
 /// `parameters` holds every value, secrets included, which is why the driver sends commands
 /// only over HTTPS (or to loopback).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CommandInstance {
     /// Portico's id of the instance.
     pub id: String,
@@ -77,14 +79,14 @@ pub struct CommandInstance {
     pub parameters: BTreeMap<String, ParamValue>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TenantRef {
     pub id: String,
     pub name: String,
 }
 
 /// Who asked for the operation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RequestedBy {
     /// A member of the tenant, in the portal.
@@ -100,7 +102,7 @@ pub enum RequestedBy {
 }
 
 /// Where an operation stands at the control plane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportedState {
     InProgress,
@@ -109,13 +111,15 @@ pub enum ReportedState {
 }
 
 /// The body of a `200` answer to a command and of `GET {base_url}/operations/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OperationReport {
     pub state: ReportedState,
     /// Progress while in progress; the reason a customer reads when failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// 0 to 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(maximum = 100)]
     pub percent: Option<u8>,
     /// The instance as the control plane now sees it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,7 +128,7 @@ pub struct OperationReport {
 
 /// `POST {public_url}/control-plane/v1/operations/{operation_id}/events`: a report with a
 /// sequence number. Only a `seq` above the last one applied changes anything.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OperationEvent {
     pub seq: u64,
     #[serde(flatten)]
@@ -132,21 +136,30 @@ pub struct OperationEvent {
 }
 
 /// The body of a refusal (`409`, `422` or another 4xx): `message` is what the customer reads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Refusal {
     pub message: String,
+}
+
+/// Portico's answer to a callback it accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CallbackAnswer {
+    /// Whether the report changed anything: false when a later one (a higher `seq`) had
+    /// already been applied.
+    pub applied: bool,
 }
 
 /// `POST {public_url}/control-plane/v1/instances/{instance_id}/events`: a change made outside
 /// the portal (the provider's console stopped it, it failed, its endpoints changed, it was
 /// deleted). Ordered by `seq` when given, else by `observed_at`; an older report changes
 /// nothing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InstanceEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
     /// RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub observed_at: Option<String>,
     /// Why it changed, as the tenant may read it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -155,7 +168,7 @@ pub struct InstanceEvent {
 }
 
 /// One page of `GET {base_url}/instances?cursor=…`, which reconciliation reads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InstancePage {
     pub instances: Vec<ListedInstance>,
     /// Pass as `cursor` for the next page; absent on the last.
@@ -164,7 +177,7 @@ pub struct InstancePage {
 }
 
 /// An instance in the control plane's list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ListedInstance {
     /// Portico's id, for instances Portico created; absent for ones made elsewhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]

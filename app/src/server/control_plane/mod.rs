@@ -7,6 +7,7 @@
 
 pub mod contract;
 pub mod http;
+pub mod openapi;
 pub mod signature;
 mod simulated;
 
