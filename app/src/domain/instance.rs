@@ -231,6 +231,7 @@ mod tests {
             updated_at: String::new(),
             actions: vec![],
             in_flight: None,
+            status_note: None,
         }
     }
 
