@@ -361,7 +361,7 @@ impl State {
         }
         let percent = u8::try_from(u64::from(step) * 100 / (u64::from(steps) + 1)).unwrap_or(99);
         op.percent = Some(percent);
-        op.message = Some(format!("{} {name} ({percent}%)", verb(op.kind)));
+        op.message = Some(format!("{} {name}", verb(op.kind)));
         op.seq += 1;
         let report = OperationReport {
             instance: None,

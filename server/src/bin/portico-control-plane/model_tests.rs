@@ -75,7 +75,7 @@ fn a_resend_while_in_progress_is_known_and_not_run_again() {
     assert_eq!(send(&mut s, &create), Decision::Accepted);
     let (seq, progress) = s.progress("op-1", 1, 1).unwrap();
     assert_eq!(seq, 1);
-    assert_eq!(progress.message.as_deref(), Some("Provisioning web (50%)"));
+    assert_eq!(progress.message.as_deref(), Some("Provisioning web"));
     assert_eq!(progress.percent, Some(50));
     match send(&mut s, &create) {
         Decision::Known(r) => assert_eq!(r.state, ReportedState::InProgress),
