@@ -463,6 +463,33 @@ async fn a_change_made_by_the_provider_shows_in_the_portal(engine: Engine) {
         .contains("Stopped for maintenance"));
 }
 
+/// Past its deadline an operation fails with a reason the customer understands, and leaves no
+/// transitional status behind.
+async fn an_operation_past_its_deadline_fails_readably(engine: Engine) {
+    let (app, cp, _s, _) = portal(engine, &["--mode", "async", "--delay-ms", "60000"]).await;
+    cp.admin("/_admin/faults", json!({"drop_callbacks": true}))
+        .await;
+    let cookie = app.sign_in("ops@globex.test", PW).await;
+    let web = instance_named(&app, "globex", "globex-web").await;
+    let op_id = request(&app, &cookie, web.id.as_str(), "stop", "deadline-1").await;
+    let w = worker(
+        &app,
+        app::server::worker::WorkerSettings {
+            deadline: Duration::from_secs(2),
+            ..quick()
+        },
+    );
+    let done = drive(&app, &w, "globex", &op_id).await;
+    assert_eq!(done.state, OpState::Failed, "{done:?}");
+    let error = done.last_error.unwrap_or_default();
+    assert!(
+        error.contains("did not finish this stop in time"),
+        "{error}"
+    );
+    let web = instance_named(&app, "globex", "globex-web").await;
+    assert!(!web.status.is_transitional(), "{:?}", web.status);
+}
+
 /// A pass over the control plane's list repairs drift, imports what the portal lacked and
 /// marks what the control plane no longer has; a second pass finds nothing more to do.
 async fn reconciliation_repairs_imports_and_marks_missing(engine: Engine) {
@@ -622,4 +649,5 @@ on_both_engines!(
     the_control_plane_restarted_mid_operation_is_polled_to_the_end,
     a_change_made_by_the_provider_shows_in_the_portal,
     reconciliation_repairs_imports_and_marks_missing,
+    an_operation_past_its_deadline_fails_readably,
 );
