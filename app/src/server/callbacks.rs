@@ -39,8 +39,9 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     (status, Json(refusal)).into_response()
 }
 
-/// Checks the signature and that the message is new; the refusal to send otherwise.
-async fn verified(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+/// Checks the signature and that the message is new (remembering its id); the refusal to send
+/// otherwise. Returns the message's `webhook-id`.
+async fn verified(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<String, Response> {
     let Some(keys) = &state.callback_keys else {
         return Err(refuse(
             StatusCode::UNAUTHORIZED,
@@ -65,7 +66,7 @@ async fn verified(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<
         .accept_message_id(id, now, REMEMBER_IDS_MS)
         .await
     {
-        Ok(true) => Ok(()),
+        Ok(true) => Ok(id.to_owned()),
         Ok(false) => {
             tracing::warn!(webhook_id = id, "control plane callback replayed");
             Err(refuse(
@@ -111,17 +112,16 @@ pub async fn operation_event(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = verified(&state, &headers, &body).await {
-        return refused;
-    }
+    let id = match verified(&state, &headers, &body).await {
+        Ok(id) => id,
+        Err(refused) => return refused,
+    };
     let event: OperationEvent = match serde_json::from_slice(&body) {
         Ok(e) => e,
         Err(e) => return unreadable("an operation event", e),
     };
-    answer(
-        service::control_plane::operation_event(&state, &operation_id, event).await,
-        "operation",
-    )
+    let result = service::control_plane::operation_event(&state, &operation_id, event).await;
+    answer(&state, &id, result, "operation").await
 }
 
 /// Reports a change made outside the portal.
@@ -156,17 +156,16 @@ pub async fn instance_event(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = verified(&state, &headers, &body).await {
-        return refused;
-    }
+    let id = match verified(&state, &headers, &body).await {
+        Ok(id) => id,
+        Err(refused) => return refused,
+    };
     let event: InstanceEvent = match serde_json::from_slice(&body) {
         Ok(e) => e,
         Err(e) => return unreadable("an instance event", e),
     };
-    answer(
-        service::control_plane::instance_event(&state, &instance_id, event).await,
-        "instance",
-    )
+    let result = service::control_plane::instance_event(&state, &instance_id, event).await;
+    answer(&state, &id, result, "instance").await
 }
 
 fn unreadable(what: &str, e: serde_json::Error) -> Response {
@@ -176,7 +175,14 @@ fn unreadable(what: &str, e: serde_json::Error) -> Response {
     )
 }
 
-fn answer(result: Result<EventApplied, ServiceError>, what: &str) -> Response {
+/// The answer to a verified message. When it could not be applied for a reason of ours, its id
+/// is forgotten again, so the control plane's retry of the same message is not a replay.
+async fn answer(
+    state: &AppState,
+    id: &str,
+    result: Result<EventApplied, ServiceError>,
+    what: &str,
+) -> Response {
     match result {
         Ok(applied) => Json(CallbackAnswer {
             applied: applied != EventApplied::Stale,
@@ -188,6 +194,9 @@ fn answer(result: Result<EventApplied, ServiceError>, what: &str) -> Response {
         }
         Err(e) => {
             tracing::error!(error = ?e, "control plane callback failed");
+            if let Err(e) = state.store.forget_message_id(id).await {
+                tracing::error!(error = ?e, "cannot forget a failed callback's id");
+            }
             refuse(StatusCode::SERVICE_UNAVAILABLE, "try again later")
         }
     }

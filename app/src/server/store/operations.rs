@@ -515,6 +515,16 @@ impl Store {
         Ok(applied)
     }
 
+    /// Forgets a message's id: it could not be applied, and its retry must not be a replay.
+    pub async fn forget_message_id(&self, id: &str) -> Result<()> {
+        self.pooled()
+            .await?
+            .conn()
+            .execute(Sql::new("DELETE FROM control_plane_message WHERE message_id = $1").bind(id))
+            .await?;
+        Ok(())
+    }
+
     /// Remembers a signed message's `webhook-id`; false when it was seen before (a replay).
     /// Ids older than `keep_ms` are forgotten: their timestamps are refused by then anyway.
     pub async fn accept_message_id(&self, id: &str, now: i64, keep_ms: i64) -> Result<bool> {
