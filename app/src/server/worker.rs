@@ -188,11 +188,13 @@ impl Worker {
         };
         match answer {
             Ok(Answer::Finished(report)) => finished(report),
-            Ok(Answer::Pending { .. }) | Ok(Answer::Unknown) if late => past_deadline(op),
+            Ok(Answer::Pending { instance, .. }) if late => past_deadline(op, instance),
+            Ok(Answer::Unknown) if late => past_deadline(op, None),
             Ok(Answer::Pending {
                 retry_after,
                 message,
                 percent,
+                ..
             }) => Finish::Dispatched {
                 poll_at: waited(retry_after),
                 message: message.map(|m| customer_message(&m)),
@@ -208,7 +210,7 @@ impl Worker {
                 error,
                 observed: Observed::default(),
             },
-            Err(DriverError::Transient { .. }) if late => past_deadline(op),
+            Err(DriverError::Transient { .. }) if late => past_deadline(op, None),
             // Taken already: keep waiting for it, asking again later.
             Err(DriverError::Transient { retry_after, .. }) if op.dispatched_at.is_some() => {
                 Finish::Dispatched {
@@ -399,13 +401,21 @@ fn finished(report: OperationReport) -> Finish {
     }
 }
 
-fn past_deadline(op: &OperationRecord) -> Finish {
+/// The end of an operation past its deadline. The instance takes the status the control plane
+/// last reported with it, unless that is still a transitional one; otherwise the state
+/// machine's failure status stands, unconfirmed (the page says "status as of") until
+/// reconciliation reads the control plane's list.
+fn past_deadline(op: &OperationRecord, instance: Option<Observed>) -> Finish {
+    let mut observed = instance.unwrap_or_default();
+    if observed.status.is_some_and(|s| s.is_transitional()) {
+        observed.status = None;
+    }
     Finish::Failed {
         error: format!(
             "the provider's systems did not finish this {} in time; check the instance's \
              status, and try again or contact the provider",
             op.operation()
         ),
-        observed: Observed::default(),
+        observed,
     }
 }

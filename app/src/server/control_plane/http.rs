@@ -203,7 +203,8 @@ impl ControlPlane for Http {
                     Ok(Answer::Pending {
                         retry_after: reply.retry_after,
                         message: report.as_ref().and_then(|r| r.message.clone()),
-                        percent: report.and_then(|r| r.percent),
+                        percent: report.as_ref().and_then(|r| r.percent),
+                        instance: report.and_then(|r| r.instance),
                     })
                 }
                 _ => Err(reply.failure()),

@@ -13,6 +13,7 @@ mod simulated;
 
 pub use simulated::{Simulated, SimulatedSettings};
 
+use crate::domain::lifecycle::Observed;
 use contract::{InstancePage, OperationCommand, OperationReport, ReportedState};
 use std::future::Future;
 use std::pin::Pin;
@@ -28,6 +29,8 @@ pub enum Answer {
         retry_after: Option<Duration>,
         message: Option<String>,
         percent: Option<u8>,
+        /// The instance as the control plane sees it meanwhile, if it said.
+        instance: Option<Observed>,
     },
     /// It does not know the operation: the command never reached it.
     Unknown,
@@ -41,6 +44,7 @@ impl Answer {
                 retry_after,
                 message: report.message,
                 percent: report.percent,
+                instance: report.instance,
             },
             ReportedState::Succeeded | ReportedState::Failed => Answer::Finished(report),
         }
