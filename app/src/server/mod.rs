@@ -19,3 +19,26 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod worker;
+
+/// Resolves on ctrl-c or SIGTERM: when a server (the portal, the reference control plane)
+/// should stop taking requests and finish the ones in hand.
+pub async fn shutdown_requested() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

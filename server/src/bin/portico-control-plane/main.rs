@@ -180,33 +180,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     runner::resume(cp);
     axum::serve(listener, routes::router(cp))
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(app::server::shutdown_requested())
         .await
         .context("the server stopped")?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Resolves on ctrl-c or SIGTERM.
-async fn shutdown() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 use app::domain::lifecycle::{transition, Observed};
 use app::domain::{Endpoint, Operation, ParamValue, Resources, Status};
 use app::server::control_plane::contract::{
-    InstanceEvent, InstancePage, ListedInstance, OperationCommand, OperationReport, OperationType,
-    ReportedState,
+    CommandInstance, InstanceEvent, InstancePage, ListedInstance, OperationCommand,
+    OperationReport, OperationType, ReportedState,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -218,6 +218,29 @@ impl State {
             .collect()
     }
 
+    /// A new instance as a command describes it (numbered `cp-<n>`), in `status`.
+    fn add_from_command(&mut self, inst: &CommandInstance, status: Status) -> &mut Instance {
+        self.last_instance += 1;
+        self.instances.push(Instance {
+            number: self.last_instance,
+            id: inst.id.clone(),
+            external_id: format!("cp-{}", self.last_instance),
+            tenant_id: inst.tenant.id.clone(),
+            name: inst.name.clone(),
+            plan: inst.plan.clone(),
+            environment: inst.environment.clone(),
+            region: inst.region.clone(),
+            status,
+            endpoints: Vec::new(),
+            resources: Some(inst.resources),
+            parameters: inst.parameters.clone(),
+            message: None,
+            event_seq: 0,
+            busy_with: None,
+        });
+        self.instances.last_mut().expect("just pushed")
+    }
+
     /// Decides about a command and, when it is new and valid, starts it: the instance takes
     /// the operation's transitional status and the operation is due `delay_ms` from `now`.
     pub fn command(
@@ -246,24 +269,10 @@ impl State {
                 let id = old.id.clone();
                 self.instances.retain(|i| i.id != id);
             }
-            self.last_instance += 1;
-            self.instances.push(Instance {
-                number: self.last_instance,
-                id: inst.id.clone(),
-                external_id: format!("cp-{}", self.last_instance),
-                tenant_id: inst.tenant.id.clone(),
-                name: inst.name.clone(),
-                plan: inst.plan.clone(),
-                environment: inst.environment.clone(),
-                region: inst.region.clone(),
-                status: during,
-                endpoints: Vec::new(),
-                resources: None,
-                parameters: BTreeMap::new(),
-                message: None,
-                event_seq: 0,
-                busy_with: Some(cmd.operation_id.clone()),
-            });
+            let created = self.add_from_command(inst, during);
+            created.resources = None;
+            created.parameters = BTreeMap::new();
+            created.busy_with = Some(cmd.operation_id.clone());
             None
         } else {
             let id = match &inst.external_id {
@@ -279,24 +288,7 @@ impl State {
                     .first()
                     .copied()
                     .unwrap_or(Status::Running);
-                self.last_instance += 1;
-                self.instances.push(Instance {
-                    number: self.last_instance,
-                    id: inst.id.clone(),
-                    external_id: format!("cp-{}", self.last_instance),
-                    tenant_id: inst.tenant.id.clone(),
-                    name: inst.name.clone(),
-                    plan: inst.plan.clone(),
-                    environment: inst.environment.clone(),
-                    region: inst.region.clone(),
-                    status,
-                    endpoints: Vec::new(),
-                    resources: Some(inst.resources),
-                    parameters: inst.parameters.clone(),
-                    message: None,
-                    event_seq: 0,
-                    busy_with: None,
-                });
+                self.add_from_command(inst, status);
             }
             let target = self.instance_mut(&id).expect("known or just taken over");
             if target.status == Status::Deleted {
