@@ -80,6 +80,29 @@ pub fn client_addr(state: &AppState) -> Result<Option<std::net::IpAddr>, AppErro
     ))
 }
 
+/// Whether this call is a plain HTML form post (the page ran no script): such a request asks
+/// for HTML, the portal's own client for JSON.
+pub fn plain_form_post() -> bool {
+    use_context::<Parts>().is_some_and(|p| {
+        p.headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+    })
+}
+
+/// Answers with `303 See Other` to `location` (a path of the portal), replacing any status
+/// and redirect set so far.
+pub fn see_other(location: &str) {
+    if let (Ok(v), Some(opts)) = (
+        http::HeaderValue::from_str(location),
+        use_context::<ResponseOptions>(),
+    ) {
+        opts.set_status(http::StatusCode::SEE_OTHER);
+        opts.insert_header(http::header::LOCATION, v);
+    }
+}
+
 /// Adds a `Set-Cookie` header to the answer.
 pub fn set_cookie(value: &str) {
     if let (Ok(v), Some(opts)) = (value.parse(), use_context::<ResponseOptions>()) {

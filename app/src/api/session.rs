@@ -5,14 +5,21 @@ use crate::domain::{Me, SsoButton};
 use leptos::prelude::*;
 #[cfg(feature = "ssr")]
 use {
-    super::context::{client_addr, principal, respond, session_token, set_cookie, state},
+    super::context::{
+        client_addr, plain_form_post, principal, respond, see_other, session_token, set_cookie,
+        state,
+    },
     crate::server::{auth, service::session},
 };
 
 /// Signs in with email and password; on success sets the session cookie and goes to the list.
+///
+/// The sign-in form also works before (or without) the page's script: the browser then posts
+/// it as a plain form and follows the redirect, to the list on success or back to the sign-in
+/// page with the failure's code (`/sign-in?error=…`) otherwise.
 #[server(endpoint = "sign_in", output = JsonText, client = client::SessionClient)]
 pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
-    respond(
+    let result = respond(
         async {
             let state = state()?;
             let addr = client_addr(&state)?;
@@ -22,7 +29,74 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
             Ok(())
         }
         .await,
-    )
+    );
+    if let Err(e) = &result {
+        if plain_form_post() {
+            see_other(&format!("/sign-in?error={}", SignInFailure::of(e).code()));
+        }
+    }
+    result
+}
+
+/// Why a sign-in failed, as the redirect after a plain form post names it. A fixed set, so
+/// that the address can never put text of its own on the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInFailure {
+    Credentials,
+    RateLimited,
+    NoTenant,
+    Busy,
+    Other,
+}
+
+impl SignInFailure {
+    const ALL: [SignInFailure; 5] = [
+        SignInFailure::Credentials,
+        SignInFailure::RateLimited,
+        SignInFailure::NoTenant,
+        SignInFailure::Busy,
+        SignInFailure::Other,
+    ];
+
+    pub fn of(e: &AppError) -> Self {
+        match e {
+            AppError::BadCredentials => SignInFailure::Credentials,
+            AppError::RateLimited { .. } => SignInFailure::RateLimited,
+            AppError::NoTenant => SignInFailure::NoTenant,
+            AppError::Busy => SignInFailure::Busy,
+            _ => SignInFailure::Other,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            SignInFailure::Credentials => "credentials",
+            SignInFailure::RateLimited => "rate_limited",
+            SignInFailure::NoTenant => "no_tenant",
+            SignInFailure::Busy => "busy",
+            SignInFailure::Other => "failed",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.code() == code)
+    }
+
+    /// What the sign-in page says; the same words as the error the script would show, less
+    /// what the code does not carry (the wait, the request id).
+    pub fn message(self) -> String {
+        match self {
+            SignInFailure::Credentials => AppError::BadCredentials.to_string(),
+            SignInFailure::RateLimited => {
+                "Too many failed sign-ins. Try again in a few minutes.".into()
+            }
+            SignInFailure::NoTenant => AppError::NoTenant.to_string(),
+            SignInFailure::Busy => AppError::Busy.to_string(),
+            SignInFailure::Other => {
+                "Something went wrong on our side. Try again; if it persists, tell your administrator.".into()
+            }
+        }
+    }
 }
 
 /// The single sign-on buttons the sign-in page offers beside the password form.
@@ -58,4 +132,27 @@ pub async fn current_user() -> Result<Me, AppError> {
         }
         .await,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AppError, SignInFailure};
+
+    #[test]
+    fn every_failure_code_reads_back_and_nothing_else_does() {
+        for f in SignInFailure::ALL {
+            assert_eq!(SignInFailure::from_code(f.code()), Some(f));
+        }
+        assert_eq!(SignInFailure::from_code("<script>"), None);
+        assert_eq!(
+            SignInFailure::of(&AppError::BadCredentials).message(),
+            "Incorrect email or password."
+        );
+        assert_eq!(
+            SignInFailure::of(&AppError::RateLimited {
+                retry_after_secs: 90
+            }),
+            SignInFailure::RateLimited
+        );
+    }
 }

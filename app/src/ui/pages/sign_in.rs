@@ -1,6 +1,7 @@
-use crate::api::{sign_in_options, SignIn as SignInFn};
+use crate::api::{sign_in_options, SignIn as SignInFn, SignInFailure};
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn SignIn() -> impl IntoView {
@@ -33,12 +34,15 @@ pub fn SignIn() -> impl IntoView {
             }
         })
     };
-    let error = move || {
-        action
-            .value()
-            .get()
-            .and_then(Result::err)
-            .map(|e| e.to_string())
+    // A plain form post (no script yet, or none at all) comes back as `?error=<code>`.
+    let query = use_query_map();
+    let error = move || match action.value().get() {
+        Some(result) => result.err().map(|e| e.to_string()),
+        None => query
+            .read()
+            .get("error")
+            .and_then(|code| SignInFailure::from_code(&code))
+            .map(SignInFailure::message),
     };
     view! {
         <Title text="Sign in · Portico"/>
