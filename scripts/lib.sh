@@ -91,9 +91,12 @@ ensure_build_tools() {
   fi
 }
 
+# --precompress writes a brotli (quality 11) and a gzip copy beside every file of the site,
+# which the server sends to browsers that accept them; hash-files (Cargo.toml) names the
+# bundle's files after their content and lists the hashes in hash.txt beside the binary.
 build_release() {
   say "building the server and the hydrated front end (release)"
-  (cd "$REPO_ROOT" && cargo leptos build --release --split "${LEPTOS_LIB_ARGS[@]}")
+  (cd "$REPO_ROOT" && cargo leptos build --release --split --precompress "${LEPTOS_LIB_ARGS[@]}")
 }
 
 PORTICO_BIN="$CARGO_TARGET_DIR/release/portico"

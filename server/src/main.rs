@@ -378,9 +378,24 @@ fn leptos_options(path: &Path) -> anyhow::Result<leptos::config::LeptosOptions> 
     } else {
         leptos::config::get_configuration(None)
     };
-    Ok(conf
+    let options = conf
         .with_context(|| format!("cannot read Leptos options from {}", path.display()))?
-        .leptos_options)
+        .leptos_options;
+    // Pages name the bundle's files by the hashes the build listed beside the binary; without
+    // that list every page would fail. Say so now rather than on the first request.
+    if options.hash_files {
+        let exe = std::env::current_exe().context("cannot locate the portico binary")?;
+        let list = exe.with_file_name(options.hash_file.as_ref());
+        if !list.is_file() {
+            bail!(
+                "hash-files is on but {} is missing: keep the {} that `cargo leptos build` wrote \
+                 beside the binary, or set LEPTOS_HASH_FILES=false for a site built without hashes",
+                list.display(),
+                options.hash_file
+            );
+        }
+    }
+    Ok(options)
 }
 
 async fn shutdown_signal() {

@@ -265,6 +265,25 @@ fn serve_without_a_configuration_or_the_demo_flag_refuses_to_start() {
 }
 
 #[test]
+fn serve_refuses_to_start_when_the_bundle_hash_list_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    // Were the check missing, the unusable database would stop it instead of serving on.
+    let out = portico(dir.path())
+        .args(["serve", "--demo", "--database-url", "nosuchdb://nowhere"])
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .env("LEPTOS_HASH_FILES", "true")
+        .env("LEPTOS_HASH_FILE_NAME", "no-such-hash-list.txt")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no-such-hash-list.txt is missing") && err.contains("LEPTOS_HASH_FILES=false"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_flag_of_one_subcommand_is_refused_by_another() {
     let dir = tempfile::tempdir().unwrap();
     let out = portico(dir.path())

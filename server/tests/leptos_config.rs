@@ -31,4 +31,12 @@ fn leptos_toml_matches_the_build_settings() {
         i64::from(runtime.reload_port),
         build["reload-port"].as_integer().unwrap()
     );
+    // The server must look for hashed names exactly when the build writes them.
+    assert_eq!(
+        runtime.hash_files,
+        build
+            .get("hash-files")
+            .and_then(toml::Value::as_bool)
+            .unwrap_or(false)
+    );
 }

@@ -267,6 +267,8 @@ async fn serve_refuses_an_owner_and_runs_as_the_portal_role() {
 
     let out = portico(&["serve", "--demo", "--database-url", &urls.owner])
         .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        // This server is not asked for pages: no bundle, no hash list beside the binary.
+        .env("LEPTOS_HASH_FILES", "false")
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -288,6 +290,8 @@ async fn serve_refuses_an_owner_and_runs_as_the_portal_role() {
         &urls.owner,
     ])
     .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+    // This server is not asked for pages: no bundle, no hash list beside the binary.
+    .env("LEPTOS_HASH_FILES", "false")
     .stdout(std::process::Stdio::null())
     .stderr(std::process::Stdio::piped())
     .spawn()

@@ -1,5 +1,6 @@
 //! Everything that runs only on the server.
 
+pub mod assets;
 pub mod auth;
 pub mod callbacks;
 pub mod config;

@@ -37,12 +37,13 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let ctx = state.clone();
     let ctx2 = state.clone();
+    let (bundle_path, bundle) = super::assets::bundle(&state);
     let app = Router::new()
         .route(PLAIN_ROUTES[0].1, get(|| async { "ok" }))
         .route(PLAIN_ROUTES[1].1, get(readyz))
         .route(PLAIN_ROUTES[2].1, get(export_audit))
         .route(PLAIN_ROUTES[3].1, get(super::embed::sign_in))
-        .route(PLAIN_ROUTES[4].1, get(brand_css))
+        .route(PLAIN_ROUTES[4].1, get(super::assets::brand_css))
         .route(PLAIN_ROUTES[5].1, get(super::sso::start))
         .route(PLAIN_ROUTES[6].1, get(super::sso::callback))
         .route(PLAIN_ROUTES[7].1, post(super::callbacks::operation_event))
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         // Server functions are routed by leptos_routes_with_context below, each with its
         // own method (all POST: no mutating one is reachable by a GET a link could send).
         .route("/api/{*fn_name}", any(no_such_function))
+        .nest_service(&bundle_path, bundle)
         .leptos_routes_with_context(&state, routes, move || page_context(&ctx), {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
@@ -70,8 +72,8 @@ fn page_context(state: &AppState) {
 }
 
 /// The layers every route sits behind, innermost first: the body size limit, panic
-/// containment, cross-site refusal and security headers, request id propagation, tracing and
-/// the request id itself.
+/// containment, cross-site refusal and security headers, request id propagation,
+/// compression, tracing and the request id itself.
 pub fn harden(app: Router<AppState>, state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
     app.layer(axum::middleware::from_fn(
@@ -85,6 +87,7 @@ pub fn harden(app: Router<AppState>, state: AppState) -> Router {
         security::guard,
     ))
     .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    .layer(super::assets::compression())
     .layer(
         TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
             let id = security::request_id(req.headers());
@@ -161,21 +164,6 @@ struct ExportQuery {
 }
 
 /// The filtered audit log as a download: `?format=csv` (default) or `?format=json`.
-/// The provider's brand colour as CSS variables, after the stylesheet's defaults: buttons,
-/// links and focus rings take it. Text on it is black or white, whichever reads better.
-async fn brand_css(State(state): State<AppState>) -> Response {
-    let branding = &state.provider.provider.branding;
-    let (colour, ink) = (&branding.primary_color, branding.ink());
-    (
-        [
-            (axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (axum::http::header::CACHE_CONTROL, "public, max-age=300"),
-        ],
-        format!(":root {{ --brand: {colour}; --brand-ink: {ink}; }}\n"),
-    )
-        .into_response()
-}
-
 async fn export_audit(
     State(state): State<AppState>,
     query: Result<axum::extract::Query<ExportQuery>, axum::extract::rejection::QueryRejection>,

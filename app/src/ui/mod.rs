@@ -4,12 +4,25 @@ mod components;
 mod pages;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, Lazy, SsrMode};
 
+/// Inside a provider's iframe, reports height and navigation to the embedding page; elsewhere
+/// it does nothing. Inline: a file would cost a phone a request, and a revalidation on every
+/// later visit.
+const EMBED_JS: &str = include_str!("embed.js");
+
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // Where the provider's brand stylesheet lives this build (its address names its content).
+    #[cfg(feature = "ssr")]
+    let brand = use_context::<crate::server::state::AppState>().map_or_else(
+        || "/brand.css".to_owned(),
+        |s| crate::server::assets::brand_css_href(&s),
+    );
+    #[cfg(not(feature = "ssr"))]
+    let brand = "/brand.css".to_owned();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -17,13 +30,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-                <HydrationScripts options/>
-                // Inside a provider's iframe, reports height and navigation to the embedding
-                // page; elsewhere it does nothing (public/embed.js).
-                <script src="/embed.js" defer></script>
-                <MetaTags/>
+                <HashedStylesheet options=options.clone() id="portico"/>
                 // After the stylesheet: the provider's brand colour overrides its default.
-                <link rel="stylesheet" href="/brand.css"/>
+                <link rel="stylesheet" href=brand/>
+                <HydrationScripts options/>
+                <script nonce=leptos::nonce::use_nonce() inner_html=EMBED_JS></script>
+                <MetaTags/>
             </head>
             <body>
                 <App/>
@@ -43,7 +55,6 @@ pub fn App() -> impl IntoView {
         }
     });
     view! {
-        <Stylesheet id="portico" href="/pkg/portico.css"/>
         <Title text="Portico"/>
         <Router>
             <Routes fallback=pages::NotFound>

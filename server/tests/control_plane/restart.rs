@@ -22,6 +22,8 @@ fn serve(dir: &Path, config: &Path, port: u16, secrets: &Secrets) -> Child {
             concat!(env!("CARGO_MANIFEST_DIR"), "/../Leptos.toml"),
         )
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        // This server is not asked for pages: no bundle, no hash list beside the binary.
+        .env("LEPTOS_HASH_FILES", "false")
         .env(&secrets.commands_env, &secrets.commands)
         .env(&secrets.callbacks_env, &secrets.callbacks)
         .args([
