@@ -425,7 +425,35 @@ async fn the_providers_brand_colour_and_logo_apply(engine: Engine) {
     );
     let cookie = app.sign_in("admin@globex.test", PW).await;
     let page = app.page(Some(&cookie), "/instances").await;
-    assert!(page.body.contains("href=\"/brand.css\""), "{}", page.body);
+    // Linked at an address that names the brand, where it may be cached for good.
+    let href = page
+        .body
+        .split("href=\"")
+        .find_map(|rest| {
+            rest.split('"')
+                .next()
+                .filter(|h| h.starts_with("/brand.css?v="))
+        })
+        .unwrap_or_else(|| panic!("no versioned brand stylesheet in {}", page.body))
+        .to_owned();
+    let versioned = app.page(None, &href).await;
+    assert!(versioned.body.contains("--brand: #ffd43b;"));
+    assert_eq!(
+        versioned.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(css.header("cache-control"), Some("public, max-age=300"));
+    let first = TestApp::spawn(engine).await;
+    let first_page = first
+        .page(
+            Some(&first.sign_in("admin@globex.test", PW).await),
+            "/instances",
+        )
+        .await;
+    assert!(
+        !first_page.body.contains(&href),
+        "another brand must get another address"
+    );
     assert!(page
         .body
         .contains("src=\"https://cdn.acme.example/brand/logo.svg\""));
