@@ -1,5 +1,9 @@
 import { chromium } from 'playwright-core';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export const BASE_URL = process.env.BASE_URL ?? 'http://127.0.0.1:3100';
 export const PASSWORD = 'portico-demo';
@@ -20,9 +24,10 @@ export async function launch(extraArgs = []) {
   });
 }
 
-/// A page whose uncaught errors (for example a broken wasm bundle) fail the test.
-export async function newPage(browser, viewport = { width: 1280, height: 800 }) {
-  const context = await browser.newContext({ viewport, baseURL: BASE_URL });
+/// A page whose uncaught errors (for example a broken wasm bundle) fail the test. `options`
+/// adds to the browser context's (another portal's `baseURL`, say).
+export async function newPage(browser, viewport = { width: 1280, height: 800 }, options = {}) {
+  const context = await browser.newContext({ viewport, baseURL: BASE_URL, ...options });
   const page = await context.newPage();
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(e.message));
@@ -55,4 +60,39 @@ export async function instanceNames(page) {
   const list = page.getByRole('list', { name: 'Instances' });
   await list.waitFor();
   return (await list.getByRole('heading').allTextContents()).map((s) => s.trim()).sort();
+}
+
+/// A portal of the test's own (the release build, the demo data, a throw-away database) on a
+/// loopback port no other test uses; resolves once it is ready. `stop()` ends it.
+export async function startPortal(port, args = []) {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const dataDir = mkdtempSync(join(tmpdir(), `portico-e2e-${port}-`));
+  const child = spawn(process.env.PORTICO_BIN, ['serve', '--demo', ...args], {
+    cwd: root,
+    env: {
+      ...process.env,
+      PORTICO_DATA_DIR: dataDir,
+      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+      LEPTOS_SITE_ROOT: join(root, 'target', 'site'),
+      RUST_LOG: process.env.RUST_LOG ?? 'warn',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.on('exit', r));
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  for (let i = 0; i < 150; i++) {
+    if (child.exitCode !== null) break;
+    try {
+      if ((await fetch(`${url}/readyz`)).ok) return { url, stop };
+    } catch {}
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await stop();
+  throw new Error(`the portal did not become ready at ${url}`);
 }

@@ -67,7 +67,7 @@ fn Detail(i: InstanceDetail, version: RwSignal<u32>, open: Option<Operation>) ->
         .is_some_and(|me| me.can_read_audit)
         .then(|| {
             view! {
-                <p>
+                <p class="links">
                     <A href=format!("/audit?instance_id={}", i.id)>"Audit log of this instance"</A>
                 </p>
             }

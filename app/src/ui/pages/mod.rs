@@ -30,7 +30,7 @@ pub fn NotFound() -> impl IntoView {
         <main id="main" class="page narrow">
             <h1>"Not found"</h1>
             <p>"There is nothing here, or you do not have access to it."</p>
-            <p>
+            <p class="links">
                 <A href="/instances">"Back to your instances"</A>
             </p>
         </main>
