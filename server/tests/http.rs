@@ -104,8 +104,7 @@ async fn tenant_sees_only_its_own_instances(engine: Engine) {
         )
         .await;
     assert_eq!(res.status, 200, "{}", res.body);
-    let names: Vec<String> = res
-        .json()
+    let names: Vec<String> = res.json()["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -120,7 +119,7 @@ async fn list_filters_by_environment_status_and_text(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let cookie = app.sign_in("ops@globex.test", PW).await;
     let names = |res: common::Reply| -> Vec<String> {
-        res.json()
+        res.json()["items"]
             .as_array()
             .unwrap()
             .iter()

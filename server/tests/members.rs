@@ -60,7 +60,7 @@ async fn audit_operations(app: &TestApp, admin: &str) -> Vec<String> {
         )
         .await;
     assert_eq!(res.status, 200, "{}", res.body);
-    res.json()
+    res.json()["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -611,7 +611,7 @@ async fn audit_log_is_readable_filterable_and_exportable(engine: Engine) {
         .await;
     assert_eq!(all.status, 200, "{}", all.body);
     let rows = all.json();
-    let rows = rows.as_array().unwrap();
+    let rows = rows["items"].as_array().unwrap();
     assert_eq!(rows.len(), 5, "{rows:?}");
     assert_eq!(rows.last().unwrap()["operation"], "restart", "oldest last");
     assert_eq!(rows.last().unwrap()["actor"], "ops@globex.test");
@@ -628,7 +628,7 @@ async fn audit_log_is_readable_filterable_and_exportable(engine: Engine) {
             ],
         )
         .await;
-    let denied = denied.json();
+    let denied = &denied.json()["items"];
     assert_eq!(denied.as_array().unwrap().len(), 1);
     assert_eq!(denied[0]["operation"], "stop");
 
@@ -679,7 +679,7 @@ async fn audit_log_is_readable_filterable_and_exportable(engine: Engine) {
         )
         .await;
     assert_eq!(
-        theirs.json().as_array().unwrap().len(),
+        theirs.json()["items"].as_array().unwrap().len(),
         0,
         "another tenant's audit log is not visible"
     );
@@ -707,7 +707,7 @@ async fn pages_show_the_operation_in_flight_until_it_ends(engine: Engine) {
         )
         .await
         .json();
-    let card = &list[0];
+    let card = &list["items"][0];
     assert_eq!(card["status"], "stopping");
     assert_eq!(card["in_flight"]["operation"], "stop");
     assert_eq!(card["in_flight"]["state"], "queued");

@@ -15,6 +15,8 @@ pub enum AppError {
     NotFound,
     #[error("{field}: {why}")]
     Invalid { field: String, why: String },
+    #[error("This page link is damaged or out of date. Start again from the first page.")]
+    BadPageLink,
     /// The policy refused the request; `field` names the form field it concerns, if any.
     #[error("{reason}")]
     Denied {
@@ -69,7 +71,7 @@ impl AppError {
             AppError::Denied { field: None, .. } => 403,
             AppError::KeyReused => 409,
             AppError::RateLimited { .. } => 429,
-            AppError::Transport(_) => 400,
+            AppError::Transport(_) | AppError::BadPageLink => 400,
             AppError::Busy => 503,
             AppError::Internal { .. } => 500,
         }
@@ -108,6 +110,7 @@ mod from_server {
                 ServiceError::NoTenant => AppError::NoTenant,
                 ServiceError::NotFound => AppError::NotFound,
                 ServiceError::Invalid { field, why } => AppError::Invalid { field, why },
+                ServiceError::BadPageLink => AppError::BadPageLink,
                 ServiceError::Denied { reason, field } => AppError::Denied { reason, field },
                 ServiceError::KeyReused => AppError::KeyReused,
                 ServiceError::RateLimited(wait) => AppError::RateLimited {

@@ -1,27 +1,44 @@
 //! Reading the tenant's instances.
 
 use super::{client, AppError, JsonText};
-use crate::domain::{CreateOptions, InstanceDetail, InstanceSummary};
+use crate::domain::{CreateOptions, InstanceDetail, InstanceSummary, Page};
 use leptos::prelude::*;
 #[cfg(feature = "ssr")]
 use {
     super::context::{principal, respond},
     crate::domain::InstanceFilter,
-    crate::server::service::instances,
+    crate::server::service::{instances, page},
 };
 
-/// The tenant's instances matching the filters (blank means any).
+/// One page of the tenant's instances matching the filters (blank means any), by name: the
+/// first, or the one after the cursor `after` or before the cursor `before` (from a previous
+/// page's `next` and `previous`).
 #[server(endpoint = "list_instances", output = JsonText, client = client::SessionClient)]
 pub async fn list_instances(
     environment: String,
     status: String,
     q: String,
-) -> Result<Vec<InstanceSummary>, AppError> {
+    #[server(default)] after: String,
+    #[server(default)] before: String,
+) -> Result<Page<InstanceSummary>, AppError> {
     respond(
         async {
             let (state, who) = principal().await?;
             let filter = InstanceFilter::from_query(&environment, &status, &q);
-            Ok(instances::list(&state, &who, &filter).await?)
+            let at = page::seek(&after, &before)?;
+            Ok(instances::list(&state, &who, &filter, &at).await?)
+        }
+        .await,
+    )
+}
+
+/// The id and name of each of the tenant's instances, by name, for a filter to offer.
+#[server(endpoint = "instance_names", output = JsonText, client = client::SessionClient)]
+pub async fn instance_names() -> Result<Vec<(String, String)>, AppError> {
+    respond(
+        async {
+            let (state, who) = principal().await?;
+            Ok(instances::names(&state, &who).await?)
         }
         .await,
     )

@@ -4,6 +4,7 @@ pub mod ids;
 pub mod instance;
 pub mod lifecycle;
 pub mod members;
+pub mod page;
 pub mod policy;
 pub mod provider;
 pub mod secrets;
@@ -18,6 +19,7 @@ pub use lifecycle::{Operation, OperationState, Role, Status};
 pub use members::{
     EmailDelivery, InvitationInfo, Member, Members, NewInvitation, PendingInvitation, SsoButton,
 };
+pub use page::{page_href, Page};
 pub use provider::{
     AuditSettings, Bounds, Branding, ConfigIssue, Environment, ParamType, ParamValue,
     ParameterSpec, Plan, Provider, ProviderConfig, Region, ResourceBounds, Roles,

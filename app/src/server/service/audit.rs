@@ -1,12 +1,12 @@
 //! Reading the tenant's audit log. It cannot be changed through any entry point.
 
-use super::{timestamp, Principal, ServiceError};
-use crate::domain::AuditEntry;
+use super::{page, timestamp, Principal, ServiceError};
+use crate::domain::{AuditEntry, Page};
 use crate::server::state::AppState;
-use crate::server::store::{AuditEvent, AuditFilter};
+use crate::server::store::{AuditEvent, AuditFilter, Seek};
 
-/// The most lines one audit query returns.
-pub const LIMIT: i64 = 1000;
+/// How many lines a page of the log shows.
+pub const PAGE_SIZE: usize = 50;
 
 /// A filter from form or query values; blank means any.
 pub fn filter(instance_id: &str, operation: &str, user: &str, outcome: &str) -> AuditFilter {
@@ -31,15 +31,33 @@ pub fn may_read(state: &AppState, who: &Principal) -> Result<(), ServiceError> {
     }
 }
 
-/// The newest [`LIMIT`] lines matching `filter`, newest first.
+/// One page of the lines matching `filter`, newest first, read from `at` (a line's position,
+/// as [`super::page`] encodes it): `After` reads older lines, `Before` newer ones.
 pub async fn read(
     state: &AppState,
     who: &Principal,
     filter: &AuditFilter,
-) -> Result<Vec<AuditEntry>, ServiceError> {
+    at: &Seek<String>,
+) -> Result<Page<AuditEntry>, ServiceError> {
     may_read(state, who)?;
-    let events = state.store.list_audit(&who.scope(), filter, LIMIT).await?;
-    Ok(events.into_iter().map(entry).collect())
+    let position = |key: &String| key.parse::<i64>().map_err(|_| ServiceError::BadPageLink);
+    let at = match at {
+        Seek::First => Seek::First,
+        Seek::After(k) => Seek::After(position(k)?),
+        Seek::Before(k) => Seek::Before(position(k)?),
+    };
+    let slice = state
+        .store
+        .audit_slice(&who.scope(), filter, &at, PAGE_SIZE)
+        .await?;
+    // A count would read the whole log; the page says only whether there is more.
+    Ok(page::page(
+        slice,
+        &at,
+        None,
+        |(seq, _)| seq.to_string(),
+        |(_, e)| entry(e),
+    ))
 }
 
 /// One page of the log for an export, newest first, strictly older than `before` (a sequence

@@ -18,6 +18,9 @@ pub enum ServiceError {
     NotFound,
     #[error("{field}: {why}")]
     Invalid { field: String, why: String },
+    /// A page cursor (`?after=`, `?before=`) this server did not make.
+    #[error("malformed page cursor")]
+    BadPageLink,
     /// Refused by the policy or a tenant rule; `field` names the form field it concerns.
     #[error("{reason}")]
     Denied {

@@ -1,40 +1,62 @@
 //! Reading the tenant's instances, with what the policy lets this principal do to each now.
 
 use super::operations::op_status;
+use super::page;
 use super::session::tenant_plan;
 use super::{timestamp, Principal, ServiceError};
 use crate::domain::policy::{self, Denial};
 use crate::domain::{
     ActionState, Bounds, CreateOptions, FormParam, InstanceDetail, InstanceFilter, InstanceId,
-    InstanceSummary, Operation, ParamEntry, Plan, ResourceBounds,
+    InstanceSummary, Operation, Page, ParamEntry, Plan, ResourceBounds,
 };
 use crate::server::state::AppState;
-use crate::server::store::{now_millis, InstanceRecord, OpState, OperationRecord};
+use crate::server::store::{now_millis, InstanceRecord, OpState, OperationRecord, Seek};
 
-/// The tenant's instances that match `filter`.
+/// How many instances a page of the list shows. Fifty cards render to about 2 KB of HTML each
+/// (with their action forms and the data the page hydrates from), which compresses well within
+/// the 40 KB budget for a page; a person scanning for an instance also has the search box.
+pub const PAGE_SIZE: usize = 50;
+
+/// One page of the tenant's instances that match `filter`, by name, read from `at`, with how
+/// many match in all.
 pub async fn list(
     state: &AppState,
     who: &Principal,
     filter: &InstanceFilter,
-) -> Result<Vec<InstanceSummary>, ServiceError> {
+    at: &Seek<String>,
+) -> Result<Page<InstanceSummary>, ServiceError> {
     let scope = who.scope();
-    let records = state.store.list_instances(&scope).await?;
+    let (slice, total) = state
+        .store
+        .instance_page(&scope, filter, at, PAGE_SIZE)
+        .await?;
     let in_flight = state.store.operations_in_flight(&scope).await?;
-    Ok(records
-        .iter()
-        .map(|i| {
+    Ok(page::page(
+        slice,
+        at,
+        Some(total),
+        |i| i.name.clone(),
+        |i| {
             let op = in_flight.iter().find(|o| o.instance_id == i.id);
-            let mut out = summary(state, i);
+            let mut out = summary(state, &i);
             out.in_flight = op.map(|o| op_status(o, i.status));
             out.actions = state
                 .provider
                 .plan(&i.plan_id)
-                .map(|pl| actions(state, who, i, pl, op.is_some()))
+                .map(|pl| actions(state, who, &i, pl, op.is_some()))
                 .unwrap_or_default();
             out
-        })
-        .filter(|i| filter.matches(i))
-        .collect())
+        },
+    ))
+}
+
+/// The id and name of each of the tenant's instances, by name: what the audit log's filter
+/// offers.
+pub async fn names(
+    state: &AppState,
+    who: &Principal,
+) -> Result<Vec<(String, String)>, ServiceError> {
+    Ok(state.store.instance_names(&who.scope()).await?)
 }
 
 /// One of the tenant's instances. A malformed id, or another tenant's, is not found.

@@ -13,6 +13,7 @@ pub mod instances;
 pub mod members;
 pub mod onboarding;
 pub mod operations;
+pub mod page;
 mod principal;
 pub mod session;
 

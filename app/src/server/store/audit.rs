@@ -1,6 +1,7 @@
 //! The audit log: who did what to which instance or member, written in the same transaction as
 //! the change it records.
 
+use super::page::{read_limit, Seek, Slice};
 use super::{new_id, Conn, Result, Sql, Store, TenantScope};
 use crate::domain::{AuditOutcome, InstanceId, Operation, Role, UserId};
 use serde::{Deserialize, Serialize};
@@ -179,29 +180,50 @@ impl Store {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<(i64, AuditEvent)>> {
+        let at = before.map_or(Seek::First, Seek::After);
+        let limit = usize::try_from(limit).unwrap_or_default();
+        Ok(self.audit_slice(scope, f, &at, limit).await?.rows)
+    }
+
+    /// One page of the tenant's audit log in its order, newest first: `Seek::After(seq)` reads
+    /// the older events, `Seek::Before(seq)` the newer ones. Each event comes with its
+    /// position (`audit_seq`, unique), the page's key.
+    pub async fn audit_slice(
+        &self,
+        scope: &TenantScope,
+        f: &AuditFilter,
+        at: &Seek<i64>,
+        limit: usize,
+    ) -> Result<Slice<(i64, AuditEvent)>> {
+        let (cmp, order) = if at.backward() {
+            (">", "ASC")
+        } else {
+            ("<", "DESC")
+        };
         let tenant = scope.tenant_id().as_str();
         let mut tx = self.begin_in(tenant).await?;
         let rows: Vec<AuditRow> = tx
             .conn()
             .fetch_all(
-                Sql::new(
+                Sql::new(format!(
                     "SELECT * FROM audit_event WHERE tenant_id = $1 \
                        AND ($2 IS NULL OR instance_id = $2) AND ($3 IS NULL OR operation = $3) \
                        AND ($4 IS NULL OR actor_email = $4) AND ($5 IS NULL OR outcome = $5) \
-                       AND ($7 IS NULL OR audit_seq < $7) \
-                     ORDER BY audit_seq DESC LIMIT $6",
-                )
+                       AND ($7 IS NULL OR audit_seq {cmp} $7) \
+                     ORDER BY audit_seq {order} LIMIT $6"
+                ))
                 .bind(tenant)
                 .bind(&f.instance_id)
                 .bind(&f.operation)
                 .bind(&f.user)
                 .bind(&f.outcome)
-                .bind(limit)
-                .bind(before),
+                .bind(read_limit(limit))
+                .bind(at.key().copied()),
             )
             .await?;
         tx.commit().await?;
-        Ok(rows.into_iter().map(|r| (r.audit_seq, r.event)).collect())
+        let rows = rows.into_iter().map(|r| (r.audit_seq, r.event)).collect();
+        Ok(Slice::from_read(rows, limit, at.backward()))
     }
 
     /// Audits a submitted request that was denied (or reused a key) for `reason`, unless its

@@ -2,10 +2,13 @@
 //! (`operations.rs`); inserted directly only by demo seeding and tests.
 
 use super::error::on_constraint;
+use super::page::{read_limit, Seek, Slice};
 use super::{parse_id, Conn, Result, Sql, Store, StoreError, TenantScope};
 use crate::domain::lifecycle::Observed;
 use crate::domain::policy::InstanceFacts;
-use crate::domain::{Endpoint, InstanceId, ParamValue, Plan, Resources, Status, TenantId};
+use crate::domain::{
+    Endpoint, InstanceFilter, InstanceId, ParamValue, Plan, Resources, Status, TenantId,
+};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -264,6 +267,82 @@ impl Store {
             .await?;
         tx.commit().await?;
         rows.into_iter().map(InstanceRecord::try_from).collect()
+    }
+
+    /// One page of the tenant's live instances matching `f`, by name, and how many match in
+    /// all. Names are unique within a tenant, so the name alone orders the list totally and
+    /// is the page's key; a key taken from another tenant's list only marks a position in
+    /// this tenant's.
+    pub async fn instance_page(
+        &self,
+        scope: &TenantScope,
+        f: &InstanceFilter,
+        at: &Seek<String>,
+        limit: usize,
+    ) -> Result<(Slice<InstanceRecord>, u64)> {
+        // Instance names are lower case: the search is case-insensitive as the filter says.
+        let contains = self.per_engine("instr(name, $4) > 0", "strpos(name, $4) > 0");
+        let matching = format!(
+            "FROM instance WHERE tenant_id = $1 AND status <> 'deleted' \
+               AND ($2 IS NULL OR environment = $2) AND ($3 IS NULL OR status = $3) \
+               AND ($4 IS NULL OR {contains})"
+        );
+        let (cmp, order) = if at.backward() {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
+        let tenant = scope.tenant_id().as_str();
+        let filtered = |sql: String| {
+            Sql::new(sql)
+                .bind(tenant)
+                .bind(&f.environment)
+                .bind(f.status.map(Status::as_str))
+                .bind(f.q.as_deref().map(str::to_ascii_lowercase))
+        };
+        let mut tx = self.begin_in(tenant).await?;
+        let rows: Vec<InstanceRow> = tx
+            .conn()
+            .fetch_all(
+                filtered(format!(
+                    "SELECT {INSTANCE_COLUMNS} {matching} AND ($5 IS NULL OR name {cmp} $5) \
+                     ORDER BY name {order} LIMIT $6"
+                ))
+                .bind(at.key().map(String::as_str))
+                .bind(read_limit(limit)),
+            )
+            .await?;
+        let total: i64 = tx
+            .conn()
+            .scalar(filtered(format!("SELECT COUNT(*) {matching}")))
+            .await?;
+        tx.commit().await?;
+        let rows = rows
+            .into_iter()
+            .map(InstanceRecord::try_from)
+            .collect::<Result<_>>()?;
+        Ok((
+            Slice::from_read(rows, limit, at.backward()),
+            u64::try_from(total).unwrap_or_default(),
+        ))
+    }
+
+    /// The id and name of each of the tenant's live instances, by name: what a filter offers.
+    pub async fn instance_names(&self, scope: &TenantScope) -> Result<Vec<(String, String)>> {
+        let tenant = scope.tenant_id().as_str();
+        let mut tx = self.begin_in(tenant).await?;
+        let names = tx
+            .conn()
+            .fetch_all(
+                Sql::new(
+                    "SELECT instance_id, name FROM instance \
+                     WHERE tenant_id = $1 AND status <> 'deleted' ORDER BY name",
+                )
+                .bind(tenant),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(names)
     }
 
     /// One of the tenant's instances; another tenant's instance is simply not found.

@@ -24,6 +24,7 @@ mod memberships;
 mod migrate;
 mod observations;
 mod operations;
+mod page;
 mod scope;
 mod sessions;
 mod sso;
@@ -43,6 +44,7 @@ pub use observations::{InstanceReport, Repair, PROVIDER_ACTOR};
 pub use operations::{
     EventApplied, Finish, OpState, OperationRecord, Reported, SubmitError, Submitted,
 };
+pub use page::{Seek, Slice};
 pub use scope::TenantScope;
 pub use sessions::{NewSession, SessionRecord};
 pub use sso::SsoLogin;

@@ -1,6 +1,7 @@
 pub mod actions;
 pub mod form;
 pub mod operation;
+pub mod pager;
 
 use crate::api::{current_user, AppError, SignOut};
 use crate::domain::{Me, Status};

@@ -1,5 +1,6 @@
-use crate::api::{audit_log, list_instances};
+use crate::api::{audit_log, instance_names};
 use crate::domain::{percent_encode, AuditOutcome, Operation};
+use crate::ui::components::pager::Pager;
 use crate::ui::components::{set_http_status, ErrorBox, Shell};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -39,13 +40,10 @@ fn Audit() -> impl IntoView {
     let query = use_query_map();
     let get = move |k: &str| query.read().get(k).unwrap_or_default();
     let data = Resource::new(
-        move || FILTERS.map(get),
-        |[i, o, u, r]| audit_log(i, o, u, r),
+        move || (FILTERS.map(get), get("after"), get("before")),
+        |([i, o, u, r], after, before)| audit_log(i, o, u, r, after, before),
     );
-    let instances = Resource::new(
-        || (),
-        |_| list_instances(String::new(), String::new(), String::new()),
-    );
+    let instances = Resource::new(|| (), |_| instance_names());
     let export = move |format: &str| {
         let mut href = format!("/audit/export?format={format}");
         for k in FILTERS {
@@ -80,7 +78,7 @@ fn Audit() -> impl IntoView {
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         let list = instances.await.unwrap_or_default();
-                        select("instance_id", "All instances", list.into_iter().map(|i| (i.id, i.name)).collect())
+                        select("instance_id", "All instances", list)
                     })}
                 </Suspense>
             </label>
@@ -108,7 +106,7 @@ fn Audit() -> impl IntoView {
             <button type="submit">"Apply"</button>
         </form>
         <p class="exports">
-            "Export what is shown: "
+            "Export every entry matching these filters: "
             <a href=move || export("csv") download>"CSV"</a>
             " · "
             <a href=move || export("json") download>"JSON"</a>
@@ -120,8 +118,8 @@ fn Audit() -> impl IntoView {
                         set_http_status(e.status());
                         view! { <ErrorBox error=e/> }.into_any()
                     }
-                    Ok(rows) if rows.is_empty() => view! { <p class="empty">"No entries match these filters."</p> }.into_any(),
-                    Ok(rows) => view! {
+                    Ok(page) if page.items.is_empty() => view! { <p class="empty">"No entries match these filters."</p> }.into_any(),
+                    Ok(page) => view! {
                         <div class="table-scroll" tabindex="0" role="region" aria-label="Audit entries">
                             <table class="config audit">
                                 <thead>
@@ -131,7 +129,8 @@ fn Audit() -> impl IntoView {
                                     </tr>
                                 </thead>
                                 <tbody>
-                                    {rows
+                                    {page
+                                        .items
                                         .into_iter()
                                         .map(|e| {
                                             // One cell type for every column keeps the bundle small.
@@ -151,6 +150,15 @@ fn Audit() -> impl IntoView {
                                 </tbody>
                             </table>
                         </div>
+                        <Pager
+                            label="Pages of the audit log"
+                            path="/audit"
+                            filters=FILTERS.map(|k| (k, get(k))).to_vec()
+                            previous=page.previous
+                            next=page.next
+                            previous_text="Newer entries"
+                            next_text="Older entries"
+                        />
                     }
                     .into_any(),
                 }

@@ -1,12 +1,16 @@
 use crate::api::list_instances;
-use crate::domain::{InstanceSummary, Me, Status};
+use crate::domain::{page_href, InstanceSummary, Me, Status};
 use crate::ui::components::actions::Actions;
 use crate::ui::components::operation::{follow, live_status};
-use crate::ui::components::{facts, ErrorBox, Shell};
+use crate::ui::components::pager::Pager;
+use crate::ui::components::{facts, set_http_status, ErrorBox, Shell};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
+
+/// The list's filters, in the order the form shows them; the page links keep them.
+const FILTERS: [&str; 3] = ["environment", "status", "q"];
 
 #[component]
 pub fn InstanceList() -> impl IntoView {
@@ -24,8 +28,12 @@ fn Instances() -> impl IntoView {
     let get = move |k: &str| query.read().get(k).unwrap_or_default();
     // Bumped when an operation ends, to reload the list in place.
     let version = RwSignal::new(0u32);
-    let filters = move || (get("environment"), get("status"), get("q"), version.get());
-    let data = Resource::new(filters, |(e, s, q, _)| list_instances(e, s, q));
+    let filters = move || FILTERS.map(|k| (k, get(k)));
+    let data = Resource::new(
+        move || (FILTERS.map(get), get("after"), get("before"), version.get()),
+        |([e, s, q], after, before, _)| list_instances(e, s, q, after, before),
+    );
+    let paged = move || !(get("after").is_empty() && get("before").is_empty());
     let create = use_context::<Me>().map(|me| me.create);
 
     view! {
@@ -82,19 +90,40 @@ fn Instances() -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">"Loading instances…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                    Ok(list) if list.is_empty() => {
-                        view! { <p class="empty">"No instances match these filters."</p> }.into_any()
+                    Err(e) => {
+                        set_http_status(e.status());
+                        view! { <ErrorBox error=e/> }.into_any()
                     }
-                    Ok(list) => {
+                    Ok(page) if page.items.is_empty() => {
                         view! {
-                            <p class="count">{format!("{} instance{}", list.len(), if list.len() == 1 { "" } else { "s" })}</p>
+                            <p class="empty">"No instances match these filters."</p>
+                            {paged()
+                                .then(|| {
+                                    let first = page_href("/instances", &filters(), "after", "");
+                                    view! { <p><a href=first>"First page"</a></p> }
+                                })}
+                        }
+                            .into_any()
+                    }
+                    Ok(page) => {
+                        view! {
+                            <p class="count">{page.summary("instance", "instances")}</p>
                             <ul class="instance-list" aria-label="Instances">
-                                {list
+                                {page
+                                    .items
                                     .into_iter()
                                     .map(|i| view! { <Card i version/> })
                                     .collect_view()}
                             </ul>
+                            <Pager
+                                label="Pages of instances"
+                                path="/instances"
+                                filters=filters().to_vec()
+                                previous=page.previous
+                                next=page.next
+                                previous_text="Previous page"
+                                next_text="Next page"
+                            />
                         }
                             .into_any()
                     }
