@@ -18,7 +18,7 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { brotliCompressSync, gzipSync, constants } from 'node:zlib';
+import { brotliCompressSync, brotliDecompressSync, constants, gunzipSync, gzipSync } from 'node:zlib';
 import { launch, transfer, phoneRun, PHONE } from './bench/browser.mjs';
 import { checkWrk, concurrentSignIns, createInstances, request, signIn, wrk } from './bench/load.mjs';
 import { memory, startBaseline, startPortico } from './bench/servers.mjs';
@@ -166,12 +166,14 @@ try {
     const umbrella = (await signIn(base, 'admin@umbrella.test')).cookie;
     const created = await createInstances(base, umbrella, 50);
     await sleep(2000);
+    // One request, as a browser sends it; the raw size is that answer decompressed.
     const res = await request(`${base}/instances`, { headers: { accept: 'text/html', cookie: umbrella, 'accept-encoding': 'br, gzip' } });
-    const raw = await request(`${base}/instances`, { headers: { accept: 'text/html', cookie: umbrella } });
-    const count = (raw.body.toString().match(/<li/g) ?? []).length;
-    const br = brotliCompressSync(raw.body, { params: { [constants.BROTLI_PARAM_QUALITY]: 5 } }).length;
-    console.log(`  created ${created}; the page has ${count} <li> elements`);
-    console.log(`  /instances HTML: ${kb(raw.body.length)} raw, ${kb(res.body.length)} as sent to a browser (${res.headers['content-encoding'] ?? 'identity'}), brotli q5 ${kb(br)}, gzip ${kb(gzipSync(raw.body).length)}   goal <= 40 KB compressed`);
+    const encoding = res.headers['content-encoding'] ?? 'identity';
+    const raw = { br: brotliDecompressSync, gzip: gunzipSync }[encoding]?.(res.body) ?? res.body;
+    const br = brotliCompressSync(raw, { params: { [constants.BROTLI_PARAM_QUALITY]: 5 } }).length;
+    console.log(`  created ${created} instances (the plan's quota of 50 counts the demo's own)`);
+    console.log(`  /instances HTML: ${kb(raw.length)} raw, ${kb(res.body.length)} as sent to a browser (${encoding}), brotli q5 ${kb(br)}, gzip ${kb(gzipSync(raw).length)}   goal <= 40 KB compressed`);
+    console.log('  today (issue 14): 100-130 KB of HTML for 50 instances, not paginated');
   }
 
   if (sections.has('memory')) {
