@@ -11,8 +11,9 @@ import { request } from 'node:http';
 import { BASE_URL } from './helpers.mjs';
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'target', 'site', 'pkg');
-// cargo-leptos names a file after the base64url MD5 of its content: 22 characters.
-const HASHED = /(^|[._])[A-Za-z0-9_-]{22}\.(js|wasm|css|json)$/;
+// cargo-leptos names a file after the base64url MD5 of its content: 22 characters before
+// the extension (wasm-bindgen's TypeScript declarations too: portico.d.<hash>.ts).
+const HASHED = /(^|[._])[A-Za-z0-9_-]{22}\.[a-z]+$/;
 
 /// GET with exactly the headers given (fetch would add its own Accept-Encoding and decode).
 function get(path, headers = {}) {
