@@ -123,7 +123,7 @@ test('an Enterprise admin creates an instance, then deletes it after typing its 
   await hydrated(page);
   await page.getByRole('link', { name: 'New instance' }).click();
   await page.getByRole('heading', { name: 'New instance' }).waitFor();
-  await hydrated(page);
+  await page.locator('body[data-page-hydrated="create"]').waitFor({ timeout: 20000 });
   const env = page.getByLabel('Environment');
   const offered = (await env.locator('option').allTextContents()).map((s) => s.trim());
   assert.deepEqual(offered, ['Dev', 'Staging', 'Production']);

@@ -61,7 +61,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=pages::Home/>
                 <Route path=path!("/sign-in") view=pages::SignIn/>
                 <Route path=path!("/instances") view=pages::InstanceList ssr=SsrMode::Async/>
-                <Route path=path!("/instances/new") view=pages::CreatePage ssr=SsrMode::Async/>
+                <Route path=path!("/instances/new") view={Lazy::<pages::CreatePage>::new()} ssr=SsrMode::Async/>
                 <Route path=path!("/instances/:id") view=pages::InstancePage ssr=SsrMode::Async/>
                 <Route path=path!("/audit") view={Lazy::<pages::AuditPage>::new()} ssr=SsrMode::Async/>
                 <Route path=path!("/members") view={Lazy::<pages::MembersPage>::new()} ssr=SsrMode::Async/>

@@ -12,10 +12,29 @@ use leptos::task::spawn_local;
 use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
+use leptos_router::{lazy_route, LazyRoute};
 use std::collections::BTreeMap;
 
+use super::mark_page_hydrated;
+
+/// New instance: a page opened now and then, so its code is a chunk of its own, fetched when
+/// the page opens (and out of what every visitor downloads first).
+pub struct CreatePage;
+
+#[lazy_route]
+impl LazyRoute for CreatePage {
+    fn data() -> Self {
+        CreatePage
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <Create/> }.into_any()
+    }
+}
+
 #[component]
-pub fn CreatePage() -> impl IntoView {
+fn Create() -> impl IntoView {
+    mark_page_hydrated("create");
     let options = Resource::new(|| (), |_| get_create_options());
     view! {
         <Title text="New instance · Portico"/>
