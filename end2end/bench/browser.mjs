@@ -1,22 +1,8 @@
 // What a browser sees: bytes over the wire per resource type (first and repeat visit), and the
 // phone profile (Lighthouse's mobile preset: 4x CPU slowdown, 150 ms RTT, 1.6 Mbps down,
 // 750 kbps up, a 360x740 touch screen) with FCP, LCP and the moment the app has hydrated.
-import { chromium } from 'playwright-core';
-
-export async function launch() {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-quic',
-      '--no-first-run',
-    ],
-  });
-}
+// The same Chromium, with the same flags, as the browser tests.
+export { launch } from '../tests/helpers.mjs';
 
 /// A fresh context (empty cache) that carries the session cookie `name=value`, if given.
 async function newContext(browser, base, cookie, options = {}) {
