@@ -2,7 +2,7 @@
 // how fast the server renders compared with serving the same bytes from memory, and how much
 // memory the portal holds. It prints numbers beside the goals; it asserts nothing.
 //
-//   cargo leptos build --release                                 # the portal and its site
+//   scripts/run (or the build_release of scripts/lib.sh)         # the portal and its site
 //   cargo build --release -p portico --example ssr_baseline      # the plain-axum baseline
 //   apt-get install wrk                                          # the load generator (Debian)
 //   node end2end/bench.mjs [--duration 20] [--runs 5] [--only memory,transfer,phone,ssr,list]
@@ -49,8 +49,8 @@ function need(path, what, how) {
     process.exit(2);
   }
 }
-need(bin, 'the portal (PORTICO_BIN)', 'cargo leptos build --release');
-need(join(site, 'pkg'), 'the site (LEPTOS_SITE_ROOT or --site)', 'cargo leptos build --release');
+need(bin, 'the portal (PORTICO_BIN)', 'build it with scripts/run');
+need(join(site, 'pkg'), 'the site (LEPTOS_SITE_ROOT or --site)', 'build it with scripts/run');
 if (sections.has('ssr')) {
   need(baselineBin, 'the baseline (SSR_BASELINE_BIN)', 'cargo build --release -p portico --example ssr_baseline');
   checkWrk();

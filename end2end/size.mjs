@@ -1,6 +1,6 @@
 // The size budget of the hydrate bundle: prints raw and brotli sizes of the wasm and JS that a
 // browser downloads, and fails when what every visitor downloads first exceeds the budget.
-// Chunks split off for lazily loaded pages (`cargo leptos build --split`: split_*.wasm and the
+// Chunks split off for lazily loaded pages (the build step's wasm-split: split_*.wasm and the
 // chunk_*.wasm they share) are fetched only when such a page opens; they are listed and totalled
 // apart.
 import { readFileSync, readdirSync } from 'node:fs';

@@ -8,11 +8,27 @@ TOOLS="$PORTICO_CACHE/tools"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PORTICO_CACHE/target}
 mkdir -p "$TOOLS/bin" "$CARGO_TARGET_DIR"
 
-CARGO_LEPTOS_VERSION=0.3.11
 BINARYEN_VERSION=132.0.0
-LEPTOS_LIB_ARGS=()
+ESBUILD_VERSION=0.28.2
+WASM_CARGO_ARGS=()
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Numbered steps with the time each took on this project's reference machine (2 cores, nothing
+# cached), so a long one is not mistaken for a hang. The calling script sets STEPS.
+STEP=0
+STEPS=${STEPS:-4}
+STEP_STARTED=
+step() {
+  step_done
+  STEP=$((STEP + 1))
+  STEP_STARTED=$SECONDS
+  printf '\033[1m==> [%d/%d] %s\033[0m\n' "$STEP" "$STEPS" "$*" >&2
+}
+step_done() {
+  if [ -n "$STEP_STARTED" ]; then printf '    (took %ds)\n' $((SECONDS - STEP_STARTED)) >&2; fi
+  STEP_STARTED=
+}
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 as_root() {
@@ -54,49 +70,40 @@ select_toolchain() {
     # Since std is built from source anyway, build it for size: panics abort without
     # formatting a message, and std picks its smaller implementations.
     export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort"
-    LEPTOS_LIB_ARGS=(--lib-cargo-args=-Zbuild-std=std,panic_abort
-      --lib-cargo-args=-Zbuild-std-features=optimize_for_size)
+    WASM_CARGO_ARGS=(--wasm-cargo-arg=-Zbuild-std=std,panic_abort
+      --wasm-cargo-arg=-Zbuild-std-features=optimize_for_size)
     say "toolchain: $(rustc --version) (Debian rustc-web, wasm std built from source)"
   fi
   export PATH
 }
 
+# The build needs no cargo-installed tool: the build step (scripts/site, a workspace crate)
+# links the wasm-bindgen and wasm-split libraries; wasm-opt and esbuild come from npm in
+# seconds.
 ensure_build_tools() {
+  step "toolchain (Debian's rustc-web when rustup has no wasm32 std; cold here: about 3 min)"
   select_toolchain
   command -v npm >/dev/null || apt_install nodejs npm
 
-  if [ "$(cargo-leptos --version 2>/dev/null)" != "cargo-leptos $CARGO_LEPTOS_VERSION" ]; then
-    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (first run only, ~10 minutes)"
-    # Its release profile uses fat LTO, which took 45 minutes here; thin codegen is plenty.
-    CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-      CARGO_TARGET_DIR="$PORTICO_CACHE/tools-build" \
-      cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked \
-        --features no_downloads --root "$TOOLS"
-  fi
-
-  local wbg
-  wbg=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$REPO_ROOT/Cargo.lock")
-  [ -n "$wbg" ] || die "no wasm-bindgen version in Cargo.lock"
-  if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $wbg" ]; then
-    say "installing wasm-bindgen-cli $wbg (must equal Cargo.lock's wasm-bindgen)"
-    # Not --locked: one of its locked dependencies is no longer on the registry.
-    CARGO_TARGET_DIR="$PORTICO_CACHE/tools-build" \
-      cargo install wasm-bindgen-cli --version "$wbg" --root "$TOOLS" --force
-  fi
-
+  step "wasm-opt and esbuild from npm (cold here: under 1 min)"
   # Debian's binaryen (108) silently breaks the bundle; the npm build is correct.
-  if [ "$(wasm-opt --version 2>/dev/null | awk '{print $3}')" != "${BINARYEN_VERSION%%.*}" ]; then
-    say "installing binaryen $BINARYEN_VERSION (wasm-opt) from npm"
-    npm install --silent --no-audit --no-fund --prefix "$TOOLS/npm" "binaryen@$BINARYEN_VERSION"
+  if [ "$(wasm-opt --version 2>/dev/null | awk '{print $3}')" != "${BINARYEN_VERSION%%.*}" ] ||
+    [ "$(esbuild --version 2>/dev/null)" != "$ESBUILD_VERSION" ]; then
+    npm install --silent --no-audit --no-fund --prefix "$TOOLS/npm" \
+      "binaryen@$BINARYEN_VERSION" "esbuild@$ESBUILD_VERSION"
   fi
 }
 
-# --precompress writes a brotli (quality 11) and a gzip copy beside every file of the site,
-# which the server sends to browsers that accept them; hash-files (Cargo.toml) names the
-# bundle's files after their content and lists the hashes in hash.txt beside the binary.
+# Builds the server and the site with the workspace's build step (scripts/site): the two
+# compile side by side, then the bundle is split, bound, optimised, minified, named after its
+# content (hash.txt beside the binary) and precompressed (brotli and gzip copies the server
+# sends to browsers that accept them).
 build_release() {
-  say "building the server and the hydrated front end (release)"
-  (cd "$REPO_ROOT" && cargo leptos build --release --split --precompress "${LEPTOS_LIB_ARGS[@]}")
+  step "the build step itself (cargo build -p portico-site; cold here: about 2 min)"
+  (cd "$REPO_ROOT" && cargo build --release --quiet -p portico-site)
+  step "the server and the bundle, side by side (cold here: about 20 min; warm: seconds)"
+  (cd "$REPO_ROOT" && "$CARGO_TARGET_DIR/release/portico-site" build "${WASM_CARGO_ARGS[@]}")
+  step_done
 }
 
 PORTICO_BIN="$CARGO_TARGET_DIR/release/portico"

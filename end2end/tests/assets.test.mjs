@@ -11,8 +11,8 @@ import { request } from 'node:http';
 import { BASE_URL } from './helpers.mjs';
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'target', 'site', 'pkg');
-// cargo-leptos names a file after the base64url MD5 of its content: 22 characters before
-// the extension (wasm-bindgen's TypeScript declarations too: portico.d.<hash>.ts).
+// The build step (scripts/site) names a file after a base64url MD5: 22 characters before the
+// extension.
 const HASHED = /(^|[._])[A-Za-z0-9_-]{22}\.[a-z]+$/;
 
 /// GET with exactly the headers given (fetch would add its own Accept-Encoding and decode).

@@ -393,7 +393,7 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 fn leptos_options(path: &Path) -> anyhow::Result<leptos::config::LeptosOptions> {
-    // Without the file (e.g. launched by cargo-leptos elsewhere), LEPTOS_* variables carry
+    // Without the file (e.g. launched by `cargo leptos watch` elsewhere), LEPTOS_* variables carry
     // everything; with it, they override it.
     let conf = if path.exists() {
         leptos::config::get_configuration(Some(&path.to_string_lossy()))
@@ -410,8 +410,8 @@ fn leptos_options(path: &Path) -> anyhow::Result<leptos::config::LeptosOptions> 
         let list = exe.with_file_name(options.hash_file.as_ref());
         if !list.is_file() {
             bail!(
-                "hash-files is on but {} is missing: keep the {} that `cargo leptos build` wrote \
-                 beside the binary, or set LEPTOS_HASH_FILES=false for a site built without hashes",
+                "hash-files is on but {} is missing: keep the {} that the build step (scripts/site) \
+                 wrote beside the binary, or set LEPTOS_HASH_FILES=false for a site built without hashes",
                 list.display(),
                 options.hash_file
             );

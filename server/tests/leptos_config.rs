@@ -1,5 +1,5 @@
-//! Leptos.toml (read by the server at run time) must agree with the build settings cargo-leptos
-//! uses in Cargo.toml, or the server looks for the bundle in the wrong place.
+//! Leptos.toml (read by the server at run time) must agree with the build settings the build step
+//! (scripts/site) and cargo-leptos read from Cargo.toml, or the server looks for the bundle in the wrong place.
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! How the site's files and answers travel: the bundle under `/pkg` precompressed at build
 //! time and cached for good, everything else compressed on the fly.
 //!
-//! A release build (`cargo leptos build --release --precompress`, with `hash-files`) names
+//! A release build (`portico-site build`, the workspace's build step, with `hash-files`) names
 //! the wasm, its JavaScript and the stylesheet after their content and writes a `.br` and a
 //! `.gz` beside each file. A changed file gets a new name, so a browser may keep the old one
 //! for a year without asking again. Without hashed names (a development build) a cached copy
