@@ -81,11 +81,11 @@ select_toolchain() {
 # links the wasm-bindgen and wasm-split libraries; wasm-opt and esbuild come from npm in
 # seconds.
 ensure_build_tools() {
-  step "toolchain (Debian's rustc-web when rustup has no wasm32 std; cold here: about 3 min)"
+  step "toolchain (Debian's rustc-web when rustup has no wasm32 std; here 14 s from apt's cache, longer when it downloads)"
   select_toolchain
   command -v npm >/dev/null || apt_install nodejs npm
 
-  step "wasm-opt and esbuild from npm (cold here: under 1 min)"
+  step "wasm-opt and esbuild from npm (here: 3 s)"
   # Debian's binaryen (108) silently breaks the bundle; the npm build is correct.
   if [ "$(wasm-opt --version 2>/dev/null | awk '{print $3}')" != "${BINARYEN_VERSION%%.*}" ] ||
     [ "$(esbuild --version 2>/dev/null)" != "$ESBUILD_VERSION" ]; then
@@ -99,9 +99,9 @@ ensure_build_tools() {
 # content (hash.txt beside the binary) and precompressed (brotli and gzip copies the server
 # sends to browsers that accept them).
 build_release() {
-  step "the build step itself (cargo build -p portico-site; cold here: about 2 min)"
+  step "the build step itself (cargo build -p portico-site; cold here: 3 min)"
   (cd "$REPO_ROOT" && cargo build --release --quiet -p portico-site)
-  step "the server and the bundle, side by side (cold here: about 20 min; warm: seconds)"
+  step "the server and the bundle, side by side (cold here: 14 min; unchanged: 1 s)"
   (cd "$REPO_ROOT" && "$CARGO_TARGET_DIR/release/portico-site" build "${WASM_CARGO_ARGS[@]}")
   step_done
 }

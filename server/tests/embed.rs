@@ -635,11 +635,7 @@ async fn keys_from_a_jwks_url_sign_members_in(engine: Engine) {
 
 async fn an_unreachable_key_set_refuses_with_a_clear_page(engine: Engine) {
     // Nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::unused_port();
     let url = format!("http://127.0.0.1:{port}/jwks.json");
     let app = TestApp::spawn_custom(engine, Settings::default(), jwks_provider(&url)).await;
     let c = claims("globex", "ops@globex.test", "viewer");

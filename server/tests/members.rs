@@ -385,11 +385,7 @@ async fn an_invitation_is_emailed_with_a_link_that_works(engine: Engine) {
 
 async fn a_failed_email_leaves_the_link_to_copy(engine: Engine) {
     // Nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::unused_port();
     let app = mailing_app(engine, format!("smtp://127.0.0.1:{port}")).await;
     let admin = app.sign_in("admin@globex.test", PW).await;
     let res = app

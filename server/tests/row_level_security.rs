@@ -276,11 +276,7 @@ async fn serve_refuses_an_owner_and_runs_as_the_portal_role() {
     assert!(err.contains("refusing to serve"), "{err}");
     assert!(err.contains("--migration-database-url"), "{err}");
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::unused_port();
     let mut child = portico(&[
         "serve",
         "--demo",

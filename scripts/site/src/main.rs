@@ -18,7 +18,7 @@ mod hash;
 mod run;
 mod verify;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use config::Settings;
 use run::{human, step};
@@ -234,6 +234,13 @@ fn site(settings: &Settings, paths: &Paths) -> Result<()> {
         }
     }
 
+    if paths.root.starts_with(&paths.site) {
+        bail!(
+            "site-root {} would hold the workspace; the build empties it, so it must be a folder \
+             of its own (target/site)",
+            paths.site.display()
+        );
+    }
     if paths.site.exists() {
         fs::remove_dir_all(&paths.site)
             .with_context(|| format!("emptying {}", paths.site.display()))?;

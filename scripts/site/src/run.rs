@@ -61,6 +61,16 @@ impl Running {
     }
 }
 
+impl Drop for Running {
+    /// A build abandoned halfway (the other side failed) must not leave cargo running.
+    fn drop(&mut self) {
+        if !self.relays.is_empty() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 pub fn run(label: &'static str, what: &str, cmd: Command) -> Result<()> {
     spawn(label, what, cmd)?.wait()
 }

@@ -243,9 +243,7 @@ async fn progress_is_reported_while_it_runs(engine: Engine) {
 /// instance back where it was.
 async fn control_plane_down_fails_cleanly(engine: Engine) {
     let secrets = Secrets::new();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let url = format!("http://127.0.0.1:{}", crate::common::unused_port());
     let app = TestApp::spawn_custom(engine, Default::default(), config(&url, &secrets)).await;
     let cookie = app.sign_in("ops@globex.test", PW).await;
     let web = instance_named(&app, "globex", "globex-web").await;

@@ -58,11 +58,7 @@ async fn wait_ready(base: &str) {
 async fn portico_killed_between_command_and_callback_completes_the_operation_once() {
     let dir = tempfile::tempdir().unwrap();
     let secrets = Secrets::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::unused_port();
     let portal = format!("http://127.0.0.1:{port}");
     // Long enough that the callbacks come after the kill.
     let cp = ReferenceCp::start(
