@@ -66,8 +66,7 @@ struct Paths {
 }
 
 impl Paths {
-    fn new(settings: &Settings) -> Result<Paths> {
-        let root = std::env::current_dir()?;
+    fn new(settings: &Settings, root: PathBuf) -> Paths {
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target"));
@@ -77,14 +76,14 @@ impl Paths {
             root.join(target)
         };
         let site = root.join(&settings.site_root);
-        Ok(Paths {
+        Paths {
             front_target: target.join("front"),
             hash_txt: target.join("release").join("hash.txt"),
             pkg: site.join(&settings.site_pkg_dir),
             site,
             target,
             root,
-        })
+        }
     }
 }
 
@@ -99,7 +98,7 @@ fn try_main() -> Result<()> {
     let cli = Cli::parse();
     let root = std::env::current_dir()?;
     let settings = Settings::load(&root).context("run portico-site from the workspace root")?;
-    let paths = Paths::new(&settings)?;
+    let paths = Paths::new(&settings, root);
     match cli.command {
         Cmd::Verify => {
             let hash_txt = fs::read_to_string(&paths.hash_txt)
