@@ -1,6 +1,6 @@
 //! One suite, both engines: every store implementation must behave the same.
 
-mod common;
+use crate::common;
 
 use app::domain::{Email, Endpoint, InstanceId, ParamValue, Resources, Role, Status, TenantId};
 use app::server::store::{

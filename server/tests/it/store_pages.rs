@@ -1,7 +1,7 @@
 //! Reading long lists a page at a time, on both engines: the pages of a list (filtered or not,
 //! read forward or back) hold every row exactly once, and a key never reaches across tenants.
 
-mod common;
+use crate::common;
 
 use app::domain::{InstanceFilter, InstanceId, Resources, Status, TenantId};
 use app::server::store::{

@@ -1,7 +1,7 @@
 //! Drives every cell of `authz_matrix.toml` over HTTP against the real router, and fails when a
 //! server function, page or route has no row there.
 
-mod common;
+use crate::common;
 
 use app::domain::{Email, Role, TenantId};
 use app::server::store::TenantScope;

@@ -2,7 +2,7 @@
 //! router: cross-site refusal, headers, cookie attributes, body limits, decoding errors, panics
 //! and database failures that leak nothing, and the sign-in rate limit.
 
-mod common;
+use crate::common;
 
 use app::server::routes;
 use app::server::state::Settings;

@@ -2,7 +2,7 @@
 //! written by hand as the portal's role, outside the store, still see one tenant at most.
 //! (SQLite has no row-level security; it relies on the store's scoped interface alone.)
 
-mod common;
+use crate::common;
 
 use app::domain::{Status, TenantId};
 use app::server::store::{Store, TenantScope};

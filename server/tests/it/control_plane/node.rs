@@ -4,8 +4,8 @@
 //! portal. The fixtures' packages come from `cd end2end && npm ci`; without node (or them) these
 //! tests fail, they never skip.
 
-use super::common::{Engine, TestApp};
 use super::harness::{config, fixture, instance_named, operation, request, Secrets, PW};
+use crate::common::{Engine, TestApp};
 use app::domain::Status;
 use app::server::control_plane::signature::Secret;
 use app::server::store::OpState;

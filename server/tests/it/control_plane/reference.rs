@@ -1,8 +1,8 @@
 //! The portal against the reference control plane, a separate process: every operation type
 //! synchronously and asynchronously, and the faults a real control plane has.
 
-use super::common::{Engine, TestApp};
 use super::harness::*;
+use crate::common::{Engine, TestApp};
 use app::domain::Status;
 use app::server::store::OpState;
 use serde_json::{json, Value};

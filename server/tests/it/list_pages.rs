@@ -1,7 +1,7 @@
 //! Long lists over HTTP: the instance list and the audit log come a page at a time, through the
 //! server functions and as plain links in the pages, with the filters kept.
 
-mod common;
+use crate::common;
 
 use app::domain::{InstanceId, Resources, Status, TenantId};
 use app::server::store::{new_id, AuditEvent, InstanceRecord, TenantScope};

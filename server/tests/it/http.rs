@@ -1,6 +1,6 @@
 //! The real router over HTTP: sign-in, sessions, pages and tenant isolation.
 
-mod common;
+use crate::common;
 
 use app::domain::{InstanceId, TenantId};
 use app::server::state::Settings;

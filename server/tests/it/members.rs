@@ -1,7 +1,7 @@
 //! Tenant members: admins invite by link, change roles and remove people; the last admin
 //! stays; every change is audited; the invited join with the role they were given.
 
-mod common;
+use crate::common;
 
 use common::{Engine, TestApp};
 

@@ -3,7 +3,7 @@
 //!
 //! The keys in `tests/fixtures/embed/` were generated with openssl for these tests only.
 
-mod common;
+use crate::common;
 
 use app::domain::provider::EmbedAlgorithm;
 use app::server::embed::{mint, EmbedClaims, EmbedRejection, EmbedVerifier};

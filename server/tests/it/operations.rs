@@ -1,6 +1,6 @@
 //! Lifecycle operations end to end: server function -> store -> worker -> control plane.
 
-mod common;
+use crate::common;
 
 use app::domain::{Role, Status, TenantId};
 use app::server::control_plane::{Simulated, SimulatedSettings};

@@ -7,7 +7,7 @@
 //! where the forgery needs a good signature), to show that each check refuses what it must.
 //! The browser's part (the provider's login form) is played by an HTTP client with cookies.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -836,8 +836,9 @@ async fn forged_id_tokens_are_refused(engine: Engine) {
             Arc::new(|real: &str| {
                 let mut h = Header::new(Algorithm::RS256);
                 h.kid = Some(KID.into());
-                let other = EncodingKey::from_rsa_pem(include_bytes!("fixtures/sso/other-rsa.key"))
-                    .unwrap();
+                let other =
+                    EncodingKey::from_rsa_pem(include_bytes!("../fixtures/sso/other-rsa.key"))
+                        .unwrap();
                 jsonwebtoken::encode(&h, &claims_of(real), &other).unwrap()
             }),
         ),

@@ -1,7 +1,7 @@
 //! The callback routes: only signed, fresh, new messages change anything, in `seq` order.
 
-use super::common::{Engine, TestApp};
 use super::harness::*;
+use crate::common::{Engine, TestApp};
 use app::domain::Status;
 use app::server::store::OpState;
 use serde_json::json;

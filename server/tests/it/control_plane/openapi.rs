@@ -4,7 +4,7 @@
 //! really sends. Fails, never skips, when node or its packages are missing (`scripts/test`
 //! installs them; by hand: `cd end2end && npm ci`).
 
-use super::common::{Engine, TestApp};
+use crate::common::{Engine, TestApp};
 use app::domain::{ParamValue, Resources, Role};
 use app::server::control_plane::contract::{
     rfc3339, CommandInstance, OperationCommand, OperationEvent, OperationReport, OperationType,

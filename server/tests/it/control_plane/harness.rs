@@ -1,7 +1,7 @@
 //! What the control-plane tests share: secrets in environment variables, the portal's
 //! configuration with the `http` driver, and reading the store.
 
-use super::common::TestApp;
+use crate::common::TestApp;
 use app::domain::TenantId;
 use app::server::control_plane::signature::{Keyring, Secret};
 use app::server::store::{now_millis, InstanceRecord, OperationRecord, TenantScope};
