@@ -1,13 +1,15 @@
-// The size budget of the hydrate bundle: prints raw and brotli sizes of the wasm and JS that a
+// The size budget of the islands bundle: prints raw and brotli sizes of the wasm and JS that a
 // browser downloads, and fails when what every visitor downloads first exceeds the budget.
-// Chunks split off for lazily loaded pages (the build step's wasm-split: split_*.wasm and the
-// chunk_*.wasm they share) are fetched only when such a page opens; they are listed and totalled
-// apart.
+// Chunks split off for lazy islands (the build step's wasm-split: split_*.wasm and the chunk_*.wasm
+// they share) are fetched only when a page with such an island opens; they are listed and
+// totalled apart.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliCompressSync, constants } from 'node:zlib';
 
-const BUDGET_BROTLI = 340 * 1000;
+// Issue 14's budget for the first visit over the wire, page and stylesheet included; the files
+// alone must fit in it too. Never to be raised.
+const BUDGET_BROTLI = 170 * 1000;
 const pkg = process.argv[2];
 if (!pkg) {
   console.error('usage: node size.mjs <site pkg dir>');

@@ -155,7 +155,8 @@ for (const email of ROLES) {
       }
       if (pages.audit) {
         await page.goto('/audit');
-        await pageReady(page, 'audit');
+        // Rendered on the server only: nothing of it hydrates.
+        await hydrated(page);
         await check(page, 'audit log', problems);
       }
       await page.context().close();
@@ -181,7 +182,8 @@ test('signed out: sign-in (with its error), an unknown page and an unknown invit
     await check(page, 'not found', problems);
     await page.goto('/invite/no-such-invitation');
     await page.getByRole('heading', { name: 'Invitation not found' }).waitFor();
-    await pageReady(page, 'invite');
+    // No form, so no island: nothing to wait for but the page.
+    await hydrated(page);
     await check(page, 'unknown invitation', problems);
     await page.context().close();
   }

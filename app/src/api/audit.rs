@@ -1,6 +1,6 @@
 //! The tenant's audit log.
 
-use super::{client, AppError, JsonText};
+use super::{AppError, JsonText};
 use crate::domain::{AuditEntry, Page};
 use leptos::prelude::*;
 #[cfg(feature = "ssr")]
@@ -13,7 +13,7 @@ use {
 /// or the older lines after the cursor `after`, or the newer ones before the cursor `before`.
 /// Admins and operators may read it; viewers only when the provider configuration allows. It
 /// cannot be changed.
-#[server(endpoint = "audit_log", output = JsonText, client = client::SessionClient)]
+#[server(endpoint = "audit_log", output = JsonText)]
 pub async fn audit_log(
     instance_id: String,
     operation: String,

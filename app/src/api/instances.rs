@@ -1,6 +1,6 @@
 //! Reading the tenant's instances.
 
-use super::{client, AppError, JsonText};
+use super::{AppError, JsonText};
 use crate::domain::{CreateOptions, InstanceDetail, InstanceSummary, Page};
 use leptos::prelude::*;
 #[cfg(feature = "ssr")]
@@ -13,7 +13,7 @@ use {
 /// One page of the tenant's instances matching the filters (blank means any), by name: the
 /// first, or the one after the cursor `after` or before the cursor `before` (from a previous
 /// page's `next` and `previous`).
-#[server(endpoint = "list_instances", output = JsonText, client = client::SessionClient)]
+#[server(endpoint = "list_instances", output = JsonText)]
 pub async fn list_instances(
     environment: String,
     status: String,
@@ -33,7 +33,7 @@ pub async fn list_instances(
 }
 
 /// The id and name of each of the tenant's instances, by name, for a filter to offer.
-#[server(endpoint = "instance_names", output = JsonText, client = client::SessionClient)]
+#[server(endpoint = "instance_names", output = JsonText)]
 pub async fn instance_names() -> Result<Vec<(String, String)>, AppError> {
     respond(
         async {
@@ -45,7 +45,7 @@ pub async fn instance_names() -> Result<Vec<(String, String)>, AppError> {
 }
 
 /// One of the tenant's instances; any other id is not found.
-#[server(endpoint = "get_instance", output = JsonText, client = client::SessionClient)]
+#[server(endpoint = "get_instance", output = JsonText)]
 pub async fn get_instance(id: String) -> Result<InstanceDetail, AppError> {
     respond(
         async {
@@ -58,7 +58,20 @@ pub async fn get_instance(id: String) -> Result<InstanceDetail, AppError> {
 
 /// What the create form may offer this person: the tenant plan's environments, regions,
 /// limits and editable parameters, or why they cannot create an instance.
-#[server(endpoint = "create_options", output = JsonText, client = client::SessionClient)]
+/// One instance as the list shows it: what a card reloads after an operation, so the list's
+/// code in the browser never decodes the whole detail.
+#[server(endpoint = "instance_summary", output = JsonText)]
+pub async fn get_instance_summary(id: String) -> Result<InstanceSummary, AppError> {
+    respond(
+        async {
+            let (state, who) = principal().await?;
+            Ok(instances::get_summary(&state, &who, &id).await?)
+        }
+        .await,
+    )
+}
+
+#[server(endpoint = "create_options", output = JsonText)]
 pub async fn get_create_options() -> Result<CreateOptions, AppError> {
     respond(
         async {

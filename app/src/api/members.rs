@@ -1,6 +1,6 @@
 //! Members and invitations: managing them (admins only) and accepting an invitation link.
 
-use super::{client, AppError, JsonText};
+use super::{AppError, JsonText};
 use crate::domain::{InvitationInfo, Members, NewInvitation};
 use leptos::prelude::*;
 #[cfg(feature = "ssr")]
@@ -11,7 +11,7 @@ use {
 };
 
 /// The tenant's members and pending invitations. Admins only.
-#[server(endpoint = "list_members", output = JsonText, client = client::SessionClient)]
+#[server(endpoint = "list_members", output = JsonText)]
 pub async fn list_members() -> Result<Members, AppError> {
     respond(
         async {
@@ -25,7 +25,7 @@ pub async fn list_members() -> Result<Members, AppError> {
 /// Invites someone by email with a role; returns the invitation link's path, which the admin
 /// copies to them, and whether it was also emailed (when SMTP is configured). Inviting the same
 /// email again replaces the earlier link. Admins only.
-#[server(endpoint = "invite_member", output = JsonText, client = client::SessionClient)]
+#[server(endpoint = "invite_member", output = JsonText)]
 pub async fn invite_member(email: String, role: String) -> Result<NewInvitation, AppError> {
     respond(
         async {
@@ -37,7 +37,7 @@ pub async fn invite_member(email: String, role: String) -> Result<NewInvitation,
 }
 
 /// Gives a member another role; the tenant's last admin cannot be demoted. Admins only.
-#[server(endpoint = "change_member_role", output = JsonText, client = client::SessionClient)]
+#[server(endpoint = "change_member_role", output = JsonText)]
 pub async fn change_member_role(user_id: String, role: String) -> Result<(), AppError> {
     respond(
         async {
@@ -50,7 +50,7 @@ pub async fn change_member_role(user_id: String, role: String) -> Result<(), App
 
 /// Removes a member and ends their sessions here; the last admin cannot be removed. Admins
 /// only.
-#[server(endpoint = "remove_member", output = JsonText, client = client::SessionClient)]
+#[server(endpoint = "remove_member", output = JsonText)]
 pub async fn remove_member(user_id: String) -> Result<(), AppError> {
     respond(
         async {
@@ -62,7 +62,7 @@ pub async fn remove_member(user_id: String) -> Result<(), AppError> {
 }
 
 /// Withdraws a pending invitation, so its link stops working. Admins only.
-#[server(endpoint = "revoke_invitation", output = JsonText, client = client::SessionClient)]
+#[server(endpoint = "revoke_invitation", output = JsonText)]
 pub async fn revoke_invitation(invitation_id: String) -> Result<(), AppError> {
     respond(
         async {
@@ -74,7 +74,7 @@ pub async fn revoke_invitation(invitation_id: String) -> Result<(), AppError> {
 }
 
 /// What an invitation link offers; anyone holding the link may ask.
-#[server(endpoint = "invitation_info", output = JsonText, client = client::SessionClient)]
+#[server(endpoint = "invitation_info", output = JsonText)]
 pub async fn get_invitation(token: String) -> Result<InvitationInfo, AppError> {
     respond(
         async {
@@ -87,7 +87,7 @@ pub async fn get_invitation(token: String) -> Result<InvitationInfo, AppError> {
 
 /// Accepts an invitation: with the account's password when the email has one, or creating
 /// the account with `display_name` and `password`. Signs in to the tenant.
-#[server(endpoint = "accept_invitation", output = JsonText, client = client::SessionClient)]
+#[server(endpoint = "accept_invitation", output = JsonText)]
 pub async fn accept_invitation(
     token: String,
     display_name: String,

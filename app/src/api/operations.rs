@@ -1,6 +1,6 @@
 //! Asking for lifecycle operations and following them.
 
-use super::{client, AppError, JsonText};
+use super::{AppError, JsonText};
 use crate::domain::policy::{CreateRequest, Request};
 use crate::domain::OperationStatus;
 use leptos::prelude::*;
@@ -12,7 +12,7 @@ use {
 
 /// Asks for a lifecycle operation on one of the tenant's instances. Returns at once with the
 /// queued operation; the same `idempotency_key` with the same request returns the first answer.
-#[server(endpoint = "request_operation", input = JsonText, output = JsonText, client = client::SessionClient)]
+#[server(endpoint = "request_operation", input = JsonText, output = JsonText)]
 pub async fn request_operation(
     instance_id: String,
     request: Request,
@@ -28,7 +28,7 @@ pub async fn request_operation(
 }
 
 /// Asks for a new instance on the tenant's plan.
-#[server(endpoint = "create_instance", input = JsonText, output = JsonText, client = client::SessionClient)]
+#[server(endpoint = "create_instance", input = JsonText, output = JsonText)]
 pub async fn create_instance(
     request: CreateRequest,
     idempotency_key: String,
@@ -43,7 +43,7 @@ pub async fn create_instance(
 }
 
 /// Where an operation stands.
-#[server(endpoint = "operation_status", output = JsonText, client = client::SessionClient)]
+#[server(endpoint = "operation_status", output = JsonText)]
 pub async fn get_operation_status(operation_id: String) -> Result<OperationStatus, AppError> {
     respond(
         async {

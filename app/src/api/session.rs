@@ -1,6 +1,6 @@
 //! Signing in and out, and who is signed in.
 
-use super::{client, AppError, JsonText};
+use super::{AppError, JsonText};
 use crate::domain::{Me, SsoButton};
 use leptos::prelude::*;
 #[cfg(feature = "ssr")]
@@ -17,7 +17,7 @@ use {
 /// The sign-in form also works before (or without) the page's script: the browser then posts
 /// it as a plain form and follows the redirect, to the list on success or back to the sign-in
 /// page with the failure's code (`/sign-in?error=…`) otherwise.
-#[server(endpoint = "sign_in", output = JsonText, client = client::SessionClient)]
+#[server(endpoint = "sign_in", output = JsonText)]
 pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     let result = respond(
         async {
@@ -100,13 +100,13 @@ impl SignInFailure {
 }
 
 /// The single sign-on buttons the sign-in page offers beside the password form.
-#[server(endpoint = "sign_in_options", output = JsonText, client = client::SessionClient)]
+#[server(endpoint = "sign_in_options", output = JsonText)]
 pub async fn sign_in_options() -> Result<Vec<SsoButton>, AppError> {
     respond(state().map(|state| session::sign_in_options(&state)))
 }
 
 /// Ends the session on the server and clears the cookie.
-#[server(endpoint = "sign_out", output = JsonText, client = client::SessionClient)]
+#[server(endpoint = "sign_out", output = JsonText)]
 pub async fn sign_out() -> Result<(), AppError> {
     respond(
         async {
@@ -123,7 +123,7 @@ pub async fn sign_out() -> Result<(), AppError> {
 }
 
 /// The signed-in user and their tenant.
-#[server(endpoint = "current_user", output = JsonText, client = client::SessionClient)]
+#[server(endpoint = "current_user", output = JsonText)]
 pub async fn current_user() -> Result<Me, AppError> {
     respond(
         async {

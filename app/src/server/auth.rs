@@ -169,7 +169,7 @@ fn millis(d: std::time::Duration) -> i64 {
 /// the portal at all (a third-party iframe where even partitioned cookies are refused). Only the
 /// portal's own script can send it: another site's page would need a CORS preflight for a
 /// custom header, and the portal grants none. See `crate::api::client`.
-pub const SESSION_HEADER: &str = "x-portico-session";
+pub const SESSION_HEADER: &str = crate::api::client::HEADER;
 
 /// The token in the request's session cookie, if any.
 pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {

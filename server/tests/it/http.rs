@@ -166,6 +166,17 @@ async fn own_instance_detail_is_served(engine: Engine) {
     // Secrets never leave the server.
     assert!(!res.body.contains("demo-secret"), "{}", res.body);
 
+    // What a card of the list reloads after an operation: the same instance, as the list has it.
+    let card = app
+        .call(Some(&cookie), "instance_summary", &[("id", id.as_str())])
+        .await;
+    assert_eq!(card.status, 200, "{}", card.body);
+    let c = card.json();
+    assert_eq!((&c["id"], &c["name"]), (&d["id"], &d["name"]));
+    assert_eq!(c["status"], d["status"]);
+    assert_eq!(c["actions"], d["actions"]);
+    assert_eq!(c["replicas"], d["resources"]["replicas"]);
+
     let page = app.page(Some(&cookie), &format!("/instances/{id}")).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains(&name));
@@ -187,6 +198,15 @@ async fn other_tenants_instance_is_not_found(engine: Engine) {
         .await;
     assert_eq!(res.status, 404);
     assert!(!res.body.contains(&foreign_name), "{}", res.body);
+    let card = app
+        .call(
+            Some(&cookie),
+            "instance_summary",
+            &[("id", foreign_id.as_str())],
+        )
+        .await;
+    assert_eq!(card.status, 404);
+    assert!(!card.body.contains(&foreign_name), "{}", card.body);
     let missing = app
         .call(
             Some(&cookie),

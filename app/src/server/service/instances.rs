@@ -82,6 +82,37 @@ pub async fn get(
     Ok(detail(state, who, &i, in_flight.as_ref()))
 }
 
+/// One of the tenant's instances as the list shows it (a card reloads itself with this after
+/// an operation). Not found exactly when [`get`] is.
+pub async fn get_summary(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+) -> Result<InstanceSummary, ServiceError> {
+    let Ok(id) = InstanceId::parse(id) else {
+        return Err(ServiceError::NotFound);
+    };
+    let scope = who.scope();
+    let i = state
+        .store
+        .get_instance(&scope, &id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let op = state
+        .store
+        .latest_operation(&scope, &id)
+        .await?
+        .filter(|op| matches!(op.state, OpState::Queued | OpState::Running));
+    let mut out = summary(state, &i);
+    out.in_flight = op.as_ref().map(|o| op_status(o, i.status));
+    out.actions = state
+        .provider
+        .plan(&i.plan_id)
+        .map(|pl| actions(state, who, &i, pl, op.is_some()))
+        .unwrap_or_default();
+    Ok(out)
+}
+
 /// What the create form may offer: the tenant plan's environments, regions, limits and
 /// editable parameters, or why this principal cannot create an instance.
 pub async fn create_options(

@@ -12,7 +12,6 @@ use crate::domain::policy::Request;
 use crate::domain::{ActionState, FormParam, InstanceDetail, Operation, OperationStatus};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use leptos_router::components::A;
 use std::collections::BTreeMap;
 
 /// What an action panel needs to know about its instance.
@@ -120,7 +119,7 @@ pub fn Actions(
                 );
             if needs_page {
                 let href = format!("/instances/{}?action={}", t.id, op.as_str());
-                view! { <A href attr:class="button">{format!("{}…", a.label())}</A> }.into_any()
+                view! { <a href=href class="button">{format!("{}…", a.label())}</a> }.into_any()
             } else {
                 view! {
                     <button

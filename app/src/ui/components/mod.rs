@@ -38,10 +38,10 @@ pub fn Shell(children: ChildrenFn) -> impl IntoView {
                         }
                             .into_any()
                     }
-                    // Inside a frame, the browser may keep no cookie for the portal: the page
-                    // then signs in with the token /embed handed it (api/client.rs).
+                    // Inside a frame, the browser may keep no cookie for the portal: the page's
+                    // script (ui/embed.js) then loads it again with the token /embed handed it.
                     Err(AppError::Unauthenticated) if in_frame() => {
-                        view! { <FrameSignIn me/> }.into_any()
+                        view! { <FrameSignIn/> }.into_any()
                     }
                     Err(AppError::Unauthenticated) => view! { <Redirect path="/sign-in"/> }.into_any(),
                     Err(e) => {
@@ -54,40 +54,29 @@ pub fn Shell(children: ChildrenFn) -> impl IntoView {
     }
 }
 
-/// Whether this page shows inside a frame: the browser says so to the server
-/// (`Sec-Fetch-Dest: iframe`), and the page sees its own window is not the top one.
+/// Whether this page shows inside a frame: the browser says so (`Sec-Fetch-Dest: iframe`).
+#[cfg(feature = "ssr")]
 fn in_frame() -> bool {
-    #[cfg(feature = "ssr")]
-    {
-        use_context::<http::request::Parts>().is_some_and(|p| {
-            p.headers
-                .get("sec-fetch-dest")
-                .is_some_and(|d| d.as_bytes() == b"iframe")
-        })
-    }
-    #[cfg(not(feature = "ssr"))]
-    {
-        let w = window();
-        w.top().ok().flatten().is_some_and(|top| top != w)
-    }
+    use_context::<http::request::Parts>().is_some_and(|p| {
+        p.headers
+            .get("sec-fetch-dest")
+            .is_some_and(|d| d.as_bytes() == b"iframe")
+    })
 }
 
-/// Signed out inside a frame: tries the embedded session's token once, with each call; without
-/// one (or when the server refuses it), goes to the sign-in page.
+/// Pages are rendered on the server only.
+#[cfg(not(feature = "ssr"))]
+fn in_frame() -> bool {
+    false
+}
+
+/// Signed out inside a frame. `ui/embed.js` finds this element and, with the embedded session's
+/// token, loads the page again carrying it; without one it goes to the sign-in page.
 #[component]
-fn FrameSignIn(me: Resource<Result<Me, AppError>>) -> impl IntoView {
-    // The page is fine; only its data waits for the token.
+fn FrameSignIn() -> impl IntoView {
+    // The page is fine; only its content waits for the token.
     set_http_status(200);
-    let navigate = leptos_router::hooks::use_navigate();
-    Effect::new(move |_| {
-        if !crate::api::client::active() && crate::api::client::activate() {
-            me.refetch();
-        } else {
-            crate::api::client::forget();
-            navigate("/sign-in", Default::default());
-        }
-    });
-    view! { <p class="loading">"Signing in…"</p> }
+    view! { <p class="loading" id="frame-sign-in">"Signing in…"</p> }
 }
 
 #[component]
@@ -143,6 +132,29 @@ pub fn ErrorBox(error: AppError) -> impl IntoView {
         </div>
     }
 }
+
+/// Counts this island as hydrated once it is (effects run only in the browser, after
+/// hydration): the bundle marks the page `data-hydrated` when every island on it has counted
+/// (frontend/src/lib.rs), and browser tests wait for that. Every island calls this first.
+pub fn island_hydrated() {
+    Effect::new(|_| {
+        #[cfg(feature = "hydrate")]
+        {
+            use leptos::wasm_bindgen::JsValue;
+            use leptos::web_sys::js_sys::Reflect;
+            let w = window();
+            let key = JsValue::from_str(HYDRATED_ISLANDS);
+            let n = Reflect::get(&w, &key)
+                .ok()
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0);
+            let _ = Reflect::set(&w, &key, &JsValue::from_f64(n + 1.0));
+        }
+    });
+}
+
+/// The global that counts hydrated islands (see [`island_hydrated`]).
+pub const HYDRATED_ISLANDS: &str = "__porticoIslands";
 
 /// Marks the response with an HTTP status while rendering on the server.
 pub fn set_http_status(code: u16) {

@@ -5,30 +5,18 @@ use crate::ui::components::{set_http_status, ErrorBox, Shell};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
-use leptos_router::{lazy_route, LazyRoute};
-
-use super::mark_page_hydrated;
 
 const FILTERS: [&str; 4] = ["instance_id", "operation", "user", "outcome"];
 
-/// The audit log: read by few (admins, operators as configured), so its code is a chunk of
-/// its own, fetched when the page opens.
-pub struct AuditPage;
-
-#[lazy_route]
-impl LazyRoute for AuditPage {
-    fn data() -> Self {
-        AuditPage
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! {
-            <Title text="Audit log · Portico"/>
-            <Shell>
-                <Audit/>
-            </Shell>
-        }
-        .into_any()
+/// The audit log. Nothing on it runs in the browser: its filters are a plain GET form and its
+/// pages and exports are links.
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    view! {
+        <Title text="Audit log · Portico"/>
+        <Shell>
+            <Audit/>
+        </Shell>
     }
 }
 
@@ -36,7 +24,6 @@ impl LazyRoute for AuditPage {
 /// link; the export links carry the same filters.
 #[component]
 fn Audit() -> impl IntoView {
-    mark_page_hydrated("audit");
     let query = use_query_map();
     let get = move |k: &str| query.read().get(k).unwrap_or_default();
     let data = Resource::new(

@@ -6,35 +6,19 @@ use crate::ui::components::form::{
     Control,
 };
 use crate::ui::components::operation::new_key;
-use crate::ui::components::{set_http_status, ErrorBox, Shell};
+use crate::ui::components::{island_hydrated, set_http_status, ErrorBox, Shell};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_meta::Title;
 use leptos_router::components::A;
-use leptos_router::hooks::use_navigate;
-use leptos_router::{lazy_route, LazyRoute};
 use std::collections::BTreeMap;
 
 use super::mark_page_hydrated;
 
-/// New instance: a page opened now and then, so its code is a chunk of its own, fetched when
-/// the page opens (and out of what every visitor downloads first).
-pub struct CreatePage;
-
-#[lazy_route]
-impl LazyRoute for CreatePage {
-    fn data() -> Self {
-        CreatePage
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <Create/> }.into_any()
-    }
-}
-
+/// New instance. Its form is a lazy island: a page opened now and then, so its code is a
+/// chunk of its own, fetched when the page opens (and out of what every visitor downloads).
 #[component]
-fn Create() -> impl IntoView {
-    mark_page_hydrated("create");
+pub fn CreatePage() -> impl IntoView {
     let options = Resource::new(|| (), |_| get_create_options());
     view! {
         <Title text="New instance · Portico"/>
@@ -66,8 +50,10 @@ fn Create() -> impl IntoView {
 
 /// Offers only the plan's environments, regions, limits and editable parameters; the server
 /// checks everything again.
-#[component]
+#[island(lazy)]
 fn CreateForm(o: CreateOptions) -> impl IntoView {
+    island_hydrated();
+    mark_page_hydrated("create");
     let error = RwSignal::new(None::<AppError>);
     let pending = RwSignal::new(false);
     let first =
@@ -90,7 +76,6 @@ fn CreateForm(o: CreateOptions) -> impl IntoView {
         .map(|spec| (spec.clone(), RwSignal::new(spec.default.clone())))
         .collect();
     let params = StoredValue::new(params);
-    let navigate = use_navigate();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let read = || -> Result<CreateRequest, AppError> {
@@ -119,13 +104,13 @@ fn CreateForm(o: CreateOptions) -> impl IntoView {
         };
         error.set(None);
         pending.set(true);
-        let navigate = navigate.clone();
         spawn_local(async move {
             match create_instance(request, new_key()).await {
-                Ok(op) => navigate(
-                    &format!("/instances/{}", op.instance_id),
-                    Default::default(),
-                ),
+                Ok(op) => {
+                    let _ = window()
+                        .location()
+                        .set_href(&format!("/instances/{}", op.instance_id));
+                }
                 Err(e) => error.set(Some(e)),
             }
             pending.set(false);

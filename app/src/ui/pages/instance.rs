@@ -2,7 +2,7 @@ use crate::api::{get_instance, AppError};
 use crate::domain::{InstanceDetail, Me, Operation};
 use crate::ui::components::actions::Actions;
 use crate::ui::components::operation::{follow, live_status};
-use crate::ui::components::{facts, set_http_status, ErrorBox, Shell};
+use crate::ui::components::{facts, island_hydrated, set_http_status, ErrorBox, Shell};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -21,19 +21,18 @@ pub fn InstancePage() -> impl IntoView {
 fn Instance() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
-    // Bumped when an operation ends, to reload the instance in place.
-    let version = RwSignal::new(0u32);
     let data = Resource::new(
-        move || (params.read().get("id").unwrap_or_default(), version.get()),
-        |(id, _)| get_instance(id),
+        move || params.read().get("id").unwrap_or_default(),
+        get_instance,
     );
-    // `?action=scale` (from the list) opens that action's form, on arrival only.
+    // `?action=scale` (from the list) opens that action's form.
     let open = move || {
-        (version.get_untracked() == 0)
-            .then(|| query.read_untracked().get("action"))
-            .flatten()
+        query
+            .read_untracked()
+            .get("action")
             .and_then(|a| Operation::parse(&a))
     };
+    let can_read_audit = use_context::<Me>().is_some_and(|me| me.can_read_audit);
     view! {
         <p class="back">
             <A href="/instances">"← All instances"</A>
@@ -41,7 +40,11 @@ fn Instance() -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">"Loading instance…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(i) => view! { <Detail i version open=open()/> }.into_any(),
+                    Ok(i) => view! {
+                        <Title text=format!("{} · Portico", i.name)/>
+                        <InstanceView i open=open() can_read_audit/>
+                    }
+                    .into_any(),
                     Err(AppError::NotFound) => {
                         set_http_status(404);
                         view! {
@@ -58,22 +61,56 @@ fn Instance() -> impl IntoView {
     }
 }
 
-#[component]
-fn Detail(i: InstanceDetail, version: RwSignal<u32>, open: Option<Operation>) -> impl IntoView {
+/// The instance: an island, since its status follows a running operation and its actions open
+/// confirmations and forms. When an operation ends, it reloads the instance in place. Lazy: the
+/// forms (scale, configuration) and the detail's decoding are a chunk of their own, out of what
+/// the instance list needs.
+#[island(lazy)]
+fn InstanceView(i: InstanceDetail, open: Option<Operation>, can_read_audit: bool) -> impl IntoView {
+    island_hydrated();
+    let id = i.id.clone();
+    let current = RwSignal::new(i);
+    let version = RwSignal::new(0u32);
+    Effect::new(move |seen: Option<u32>| {
+        let v = version.get();
+        if seen.is_some_and(|s| s != v) {
+            let id = id.clone();
+            leptos::task::spawn_local(async move {
+                match get_instance(id).await {
+                    Ok(d) => current.set(d),
+                    // Gone (deleted) or signed out: the page, loaded again, says which.
+                    Err(_) => {
+                        let _ = window().location().reload();
+                    }
+                }
+            });
+        }
+        v
+    });
+    // The form asked for in the address opens on arrival only.
+    move || {
+        let open = open.filter(|_| version.get_untracked() == 0);
+        detail_view(current.get(), version, open, can_read_audit)
+    }
+}
+
+fn detail_view(
+    i: InstanceDetail,
+    version: RwSignal<u32>,
+    open: Option<Operation>,
+    can_read_audit: bool,
+) -> impl IntoView {
     let r = i.resources;
     let op = RwSignal::new(i.in_flight.clone());
     follow(op, version);
-    let audit = use_context::<Me>()
-        .is_some_and(|me| me.can_read_audit)
-        .then(|| {
-            view! {
-                <p class="links">
-                    <A href=format!("/audit?instance_id={}", i.id)>"Audit log of this instance"</A>
-                </p>
-            }
-        });
+    let audit = can_read_audit.then(|| {
+        view! {
+            <p class="links">
+                <a href=format!("/audit?instance_id={}", i.id)>"Audit log of this instance"</a>
+            </p>
+        }
+    });
     view! {
-        <Title text=format!("{} · Portico", i.name)/>
         <div class="detail-head">
             <h1>{i.name.clone()}</h1>
             {live_status(&i.id, i.status, op)}

@@ -1,9 +1,9 @@
-use crate::api::list_instances;
+use crate::api::{get_instance_summary, list_instances, AppError};
 use crate::domain::{page_href, InstanceSummary, Me, Status};
 use crate::ui::components::actions::Actions;
 use crate::ui::components::operation::{follow, live_status};
 use crate::ui::components::pager::Pager;
-use crate::ui::components::{facts, set_http_status, ErrorBox, Shell};
+use crate::ui::components::{facts, island_hydrated, set_http_status, ErrorBox, Shell};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -26,12 +26,10 @@ pub fn InstanceList() -> impl IntoView {
 fn Instances() -> impl IntoView {
     let query = use_query_map();
     let get = move |k: &str| query.read().get(k).unwrap_or_default();
-    // Bumped when an operation ends, to reload the list in place.
-    let version = RwSignal::new(0u32);
     let filters = move || FILTERS.map(|k| (k, get(k)));
     let data = Resource::new(
-        move || (FILTERS.map(get), get("after"), get("before"), version.get()),
-        |([e, s, q], after, before, _)| list_instances(e, s, q, after, before),
+        move || (FILTERS.map(get), get("after"), get("before")),
+        |([e, s, q], after, before)| list_instances(e, s, q, after, before),
     );
     let paged = move || !(get("after").is_empty() && get("before").is_empty());
     let create = use_context::<Me>().map(|me| me.create);
@@ -112,7 +110,7 @@ fn Instances() -> impl IntoView {
                                 {page
                                     .items
                                     .into_iter()
-                                    .map(|i| view! { <Card i version/> })
+                                    .map(|i| view! { <li class="instance-card"><InstanceCard i/></li> })
                                     .collect_view()}
                             </ul>
                             <Pager
@@ -133,17 +131,45 @@ fn Instances() -> impl IntoView {
     }
 }
 
-#[component]
-fn Card(i: InstanceSummary, version: RwSignal<u32>) -> impl IntoView {
+/// One instance in the list: an island, since its status follows a running operation and its
+/// actions open confirmations. When an operation ends, it reloads its own instance in place.
+#[island]
+fn InstanceCard(i: InstanceSummary) -> impl IntoView {
+    island_hydrated();
+    let id = i.id.clone();
+    let current = RwSignal::new(Some(i));
+    let version = RwSignal::new(0u32);
+    Effect::new(move |seen: Option<u32>| {
+        let v = version.get();
+        if seen.is_some_and(|s| s != v) {
+            let id = id.clone();
+            leptos::task::spawn_local(async move {
+                match get_instance_summary(id).await {
+                    Ok(fresh) => current.set(Some(fresh)),
+                    // Deleted meanwhile.
+                    Err(AppError::NotFound) => current.set(None),
+                    // Signed out or unreachable: keep what is shown.
+                    Err(_) => {}
+                }
+            });
+        }
+        v
+    });
+    move || match current.get() {
+        Some(i) => card_view(i, version).into_any(),
+        None => view! { <p class="status-note">"This instance was deleted."</p> }.into_any(),
+    }
+}
+
+fn card_view(i: InstanceSummary, version: RwSignal<u32>) -> impl IntoView {
     let op = RwSignal::new(i.in_flight.clone());
     let actions =
         view! { <Actions id=i.id.clone() name=i.name.clone() actions=i.actions.clone() op/> };
     follow(op, version);
     view! {
-        <li class="instance-card">
             <div class="row">
                 <h2 class="name">
-                    <A href=format!("/instances/{}", i.id)>{i.name.clone()}</A>
+                    <a href=format!("/instances/{}", i.id)>{i.name.clone()}</a>
                 </h2>
                 <span class="live">{live_status(&i.id, i.status, op)}</span>
             </div>
@@ -156,6 +182,5 @@ fn Card(i: InstanceSummary, version: RwSignal<u32>) -> impl IntoView {
                 ("Updated", i.updated_at.clone()),
             ])}
             {actions}
-        </li>
     }
 }

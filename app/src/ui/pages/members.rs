@@ -4,29 +4,32 @@ use crate::api::{
     RevokeInvitation,
 };
 use crate::domain::members::MIN_PASSWORD_CHARS;
-use crate::domain::{EmailDelivery, Role};
-use crate::ui::components::{set_http_status, ErrorBox, Shell};
+use crate::domain::{EmailDelivery, Members, Role};
+use crate::ui::components::{island_hydrated, set_http_status, ErrorBox, Shell};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-use leptos_router::{lazy_route, LazyRoute};
 
-pub struct MembersPage;
-
-#[lazy_route]
-impl LazyRoute for MembersPage {
-    fn data() -> Self {
-        MembersPage
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! {
-            <Title text="Members · Portico"/>
-            <Shell>
-                <MemberAdmin/>
-            </Shell>
-        }
-        .into_any()
+/// Who belongs to the tenant, read on the server; the forms that change it are a lazy island
+/// (few people open this page, so its code is a chunk of its own).
+#[component]
+pub fn MembersPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| list_members());
+    view! {
+        <Title text="Members · Portico"/>
+        <Shell>
+            <Suspense fallback=|| view! { <p class="loading">"Loading members…"</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => {
+                            set_http_status(e.status());
+                            view! { <ErrorBox error=e/> }.into_any()
+                        }
+                        Ok(initial) => view! { <MemberAdmin initial/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </Shell>
     }
 }
 
@@ -38,25 +41,33 @@ fn role_options(selected: Role) -> impl IntoView {
 }
 
 /// Who belongs to the tenant, pending invitations, and the forms that change them. The server
-/// decides everything again; a refusal (the last admin, say) shows in the alert.
-#[component]
-fn MemberAdmin() -> impl IntoView {
+/// decides everything again; a refusal (the last admin, say) shows in the alert. After each
+/// change the lists are read again.
+#[island(lazy)]
+fn MemberAdmin(initial: Members) -> impl IntoView {
+    island_hydrated();
     mark_page_hydrated("members");
     let invite = ServerAction::<InviteMember>::new();
     let change = ServerAction::<ChangeMemberRole>::new();
     let remove = ServerAction::<RemoveMember>::new();
     let revoke = ServerAction::<RevokeInvitation>::new();
-    let data = Resource::new(
-        move || {
-            (
-                invite.version().get(),
-                change.version().get(),
-                remove.version().get(),
-                revoke.version().get(),
-            )
-        },
-        |_| list_members(),
-    );
+    let data = RwSignal::new(initial);
+    Effect::new(move |seen: Option<[usize; 4]>| {
+        let now = [
+            invite.version().get(),
+            change.version().get(),
+            remove.version().get(),
+            revoke.version().get(),
+        ];
+        if seen.is_some_and(|s| s != now) {
+            leptos::task::spawn_local(async move {
+                if let Ok(m) = list_members().await {
+                    data.set(m);
+                }
+            });
+        }
+        now
+    });
     let error = move || {
         let e = |r: Option<Result<(), crate::api::AppError>>| r.and_then(Result::err);
         invite
@@ -107,14 +118,9 @@ fn MemberAdmin() -> impl IntoView {
                 </p>
             </Show>
         </section>
-        <Suspense fallback=|| view! { <p class="loading">"Loading members…"</p> }>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Err(e) => {
-                        set_http_status(e.status());
-                        view! { <ErrorBox error=e/> }.into_any()
-                    }
-                    Ok(m) => view! {
+        {move || {
+            let m = data.get();
+            view! {
                         <h2>"People"</h2>
                         <ul class="member-list" aria-label="Members">
                             {m.members.into_iter().map(|p| {
@@ -168,43 +174,18 @@ fn MemberAdmin() -> impl IntoView {
                                 </ul>
                             }.into_any()
                         }}
-                    }
-                    .into_any(),
-                }
-            })}
-        </Suspense>
+            }
+        }}
     }
 }
 
-/// Where an invitation link leads; a chunk of its own like the members page.
-pub struct InvitePage;
-
-#[lazy_route]
-impl LazyRoute for InvitePage {
-    fn data() -> Self {
-        InvitePage
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <Invite/> }.into_any()
-    }
-}
-
-/// What an invitation offers, then a password (the account's own, or a new one with a name).
+/// Where an invitation link leads: what it offers, then a password (the account's own, or a
+/// new one with a name).
 #[component]
-fn Invite() -> impl IntoView {
-    mark_page_hydrated("invite");
+pub fn InvitePage() -> impl IntoView {
     let params = use_params_map();
     let token = move || params.read().get("token").unwrap_or_default();
     let info = Resource::new(token, get_invitation);
-    let accept = ServerAction::<AcceptInvitation>::new();
-    let error = move || {
-        accept
-            .value()
-            .get()
-            .and_then(Result::err)
-            .map(|e| e.to_string())
-    };
     view! {
         <Title text="Invitation · Portico"/>
         <main id="main" class="sign-in">
@@ -223,28 +204,46 @@ fn Invite() -> impl IntoView {
                             Ok(i) => view! {
                                 <h1>{format!("Join {}", i.tenant_name)}</h1>
                                 <p>{format!("You are invited as {} with the email {}.", i.role.as_str(), i.email)}</p>
-                                <ActionForm action=accept>
-                                    <input type="hidden" name="token" value=token()/>
-                                    <label for="display_name">"Your name"</label>
-                                    <input id="display_name" name="display_name" type="text" autocomplete="name"/>
-                                    <label for="password">"Password"</label>
-                                    <input id="password" name="password" type="password" autocomplete="new-password" required
-                                        aria-describedby="password-hint"/>
-                                    <p id="password-hint" class="hint">{format!(
-                                        "New to this portal? Choose a password of at least {MIN_PASSWORD_CHARS} characters. Already have an account with this email? Enter its password; your name stays as it is."
-                                    )}</p>
-                                    <Show when=move || error().is_some()>
-                                        <p class="form-error" role="alert">{error}</p>
-                                    </Show>
-                                    <button type="submit" class="primary" disabled=move || accept.pending().get()>
-                                        "Accept and sign in"
-                                    </button>
-                                </ActionForm>
+                                <AcceptForm token=token()/>
                             }.into_any(),
                         }
                     })}
                 </Suspense>
             </div>
         </main>
+    }
+}
+
+/// The form that accepts an invitation: a lazy island, like the members page's forms.
+#[island(lazy)]
+fn AcceptForm(token: String) -> impl IntoView {
+    island_hydrated();
+    mark_page_hydrated("invite");
+    let accept = ServerAction::<AcceptInvitation>::new();
+    let error = move || {
+        accept
+            .value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| e.to_string())
+    };
+    view! {
+        <ActionForm action=accept>
+            <input type="hidden" name="token" value=token/>
+            <label for="display_name">"Your name"</label>
+            <input id="display_name" name="display_name" type="text" autocomplete="name"/>
+            <label for="password">"Password"</label>
+            <input id="password" name="password" type="password" autocomplete="new-password" required
+                aria-describedby="password-hint"/>
+            <p id="password-hint" class="hint">{format!(
+                "New to this portal? Choose a password of at least {MIN_PASSWORD_CHARS} characters. Already have an account with this email? Enter its password; your name stays as it is."
+            )}</p>
+            <Show when=move || error().is_some()>
+                <p class="form-error" role="alert">{error}</p>
+            </Show>
+            <button type="submit" class="primary" disabled=move || accept.pending().get()>
+                "Accept and sign in"
+            </button>
+        </ActionForm>
     }
 }
