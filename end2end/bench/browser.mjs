@@ -64,7 +64,8 @@ async function visit(page, cdp, path) {
   let total = 0;
   for (const r of seen.values()) {
     const k = (kinds[r.kind] ??= { bytes: 0, network: 0, cached: 0, statuses: new Set(), encodings: new Set() });
-    if (r.cached) {
+    // Served from a cache: Chromium reports a memory-cache hit as a response of 0 bytes.
+    if (r.cached || r.bytes === 0) {
       k.cached++;
       continue;
     }
