@@ -38,14 +38,7 @@ pub async fn list(
         |i| i.name.clone(),
         |i| {
             let op = in_flight.iter().find(|o| o.instance_id == i.id);
-            let mut out = summary(state, &i);
-            out.in_flight = op.map(|o| op_status(o, i.status));
-            out.actions = state
-                .provider
-                .plan(&i.plan_id)
-                .map(|pl| actions(state, who, &i, pl, op.is_some()))
-                .unwrap_or_default();
-            out
+            card(state, who, &i, op)
         },
     ))
 }
@@ -65,6 +58,28 @@ pub async fn get(
     who: &Principal,
     id: &str,
 ) -> Result<InstanceDetail, ServiceError> {
+    let (i, in_flight) = load(state, who, id).await?;
+    Ok(detail(state, who, &i, in_flight.as_ref()))
+}
+
+/// One of the tenant's instances as the list shows it (a card reloads itself with this after
+/// an operation). Not found exactly when [`get`] is.
+pub async fn get_summary(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+) -> Result<InstanceSummary, ServiceError> {
+    let (i, in_flight) = load(state, who, id).await?;
+    Ok(card(state, who, &i, in_flight.as_ref()))
+}
+
+/// One of the tenant's instances and the operation queued or running on it, if any. A malformed
+/// id, or another tenant's, is not found.
+async fn load(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+) -> Result<(InstanceRecord, Option<OperationRecord>), ServiceError> {
     let Ok(id) = InstanceId::parse(id) else {
         return Err(ServiceError::NotFound);
     };
@@ -79,38 +94,25 @@ pub async fn get(
         .latest_operation(&scope, &id)
         .await?
         .filter(|op| matches!(op.state, OpState::Queued | OpState::Running));
-    Ok(detail(state, who, &i, in_flight.as_ref()))
+    Ok((i, in_flight))
 }
 
-/// One of the tenant's instances as the list shows it (a card reloads itself with this after
-/// an operation). Not found exactly when [`get`] is.
-pub async fn get_summary(
+/// An instance as the list shows it: its summary, the operation in flight and what this
+/// principal may do to it now.
+fn card(
     state: &AppState,
     who: &Principal,
-    id: &str,
-) -> Result<InstanceSummary, ServiceError> {
-    let Ok(id) = InstanceId::parse(id) else {
-        return Err(ServiceError::NotFound);
-    };
-    let scope = who.scope();
-    let i = state
-        .store
-        .get_instance(&scope, &id)
-        .await?
-        .ok_or(ServiceError::NotFound)?;
-    let op = state
-        .store
-        .latest_operation(&scope, &id)
-        .await?
-        .filter(|op| matches!(op.state, OpState::Queued | OpState::Running));
-    let mut out = summary(state, &i);
-    out.in_flight = op.as_ref().map(|o| op_status(o, i.status));
+    i: &InstanceRecord,
+    in_flight: Option<&OperationRecord>,
+) -> InstanceSummary {
+    let mut out = summary(state, i);
+    out.in_flight = in_flight.map(|o| op_status(o, i.status));
     out.actions = state
         .provider
         .plan(&i.plan_id)
-        .map(|pl| actions(state, who, &i, pl, op.is_some()))
+        .map(|pl| actions(state, who, i, pl, in_flight.is_some()))
         .unwrap_or_default();
-    Ok(out)
+    out
 }
 
 /// What the create form may offer: the tenant plan's environments, regions, limits and
