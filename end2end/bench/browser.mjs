@@ -3,6 +3,7 @@
 // 750 kbps up, a 360x740 touch screen) with FCP, LCP and the moment the app has hydrated.
 // The same Chromium, with the same flags, as the browser tests.
 export { launch } from '../tests/helpers.mjs';
+import { settled } from '../tests/helpers.mjs';
 
 /// A fresh context (empty cache) that carries the session cookie `name=value`, if given.
 async function newContext(browser, base, cookie, options = {}) {
@@ -53,9 +54,11 @@ async function visit(page, cdp, path) {
   cdp.on('Network.responseReceived', onResponse);
   cdp.on('Network.loadingFinished', onFinished);
   cdp.on('Network.requestServedFromCache', onCacheHit);
+  // Not 'networkidle': the page's live event stream stays open.
+  const quiet = settled(page);
   await page.goto(path);
   await hydrated(page, 30000);
-  await page.waitForLoadState('networkidle');
+  await quiet();
   cdp.off('Network.responseReceived', onResponse);
   cdp.off('Network.loadingFinished', onFinished);
   cdp.off('Network.requestServedFromCache', onCacheHit);

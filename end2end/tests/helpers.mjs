@@ -42,6 +42,30 @@ export async function hydrated(page) {
   await page.locator('body[data-hydrated="true"]').waitFor({ timeout: 20000 });
 }
 
+/// Waits until the page has had no request in flight for `quiet` ms, leaving out its live
+/// event stream (`/events`), which stays open for as long as the page does (Playwright's
+/// 'networkidle' would wait for it forever). Call it before the page starts loading.
+export function settled(page, quiet = 500) {
+  const inFlight = new Set();
+  const long = (r) => new URL(r.url()).pathname === '/events';
+  page.on('request', (r) => {
+    if (!long(r)) inFlight.add(r);
+  });
+  const done = (r) => inFlight.delete(r);
+  page.on('requestfinished', done);
+  page.on('requestfailed', done);
+  return async () => {
+    let since = Date.now();
+    const deadline = Date.now() + 30000;
+    while (Date.now() < deadline) {
+      if (inFlight.size > 0) since = Date.now();
+      else if (Date.now() - since >= quiet) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`requests still in flight: ${[...inFlight].map((r) => r.url()).join(', ')}`);
+  };
+}
+
 export async function signIn(page, email) {
   await page.goto('/sign-in');
   await hydrated(page);

@@ -341,6 +341,13 @@ async fn serve(cli: &Cli, args: &ServeArgs, provider: ProviderConfig) -> anyhow:
         Duration::from_secs(15 * 60),
         shutdown.clone(),
     ));
+    // Events past their retention; a client away longer is sent a snapshot.
+    let pruner = tokio::spawn(app::server::live::prune(
+        store.clone(),
+        Duration::from_secs(15 * 60),
+        shutdown.clone(),
+    ));
+    let live = state.live.clone();
     let app = routes::router(state);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -357,7 +364,11 @@ async fn serve(cli: &Cli, args: &ServeArgs, provider: ProviderConfig) -> anyhow:
     // The peer address feeds the sign-in rate limiter.
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Open live streams would never end by themselves, nor let the server stop.
+            live.close();
+        })
         .await
         .context("server error")?;
     // Let workers finish the operation in hand; an unfinished one is retried after its lease.
@@ -366,6 +377,7 @@ async fn serve(cli: &Cli, args: &ServeArgs, provider: ProviderConfig) -> anyhow:
         let _ = w.await;
     }
     let _ = sweeper.await;
+    let _ = pruner.await;
     if let Some(r) = reconciler {
         let _ = r.await;
     }

@@ -1,5 +1,6 @@
 //! Pure types and rules shared by the browser and the server: no IO, no leptos, no cfg.
 
+pub mod events;
 pub mod ids;
 pub mod instance;
 pub mod lifecycle;
@@ -10,6 +11,7 @@ pub mod provider;
 pub mod secrets;
 pub mod session;
 
+pub use events::EventKind;
 pub use ids::{Email, IdError, InstanceId, InstanceName, TenantId, UserId};
 pub use instance::{
     ActionState, AuditEntry, AuditOutcome, CreateOptions, Endpoint, FormParam, InstanceDetail,

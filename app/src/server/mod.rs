@@ -9,6 +9,7 @@ pub mod demo;
 pub mod embed;
 pub mod jwks;
 pub mod limiter;
+pub mod live;
 pub mod mail;
 pub mod password;
 pub mod reconcile;

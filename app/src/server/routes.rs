@@ -20,7 +20,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static(security::REQUEST_ID);
 /// The routes outside Leptos, with their methods (pages and server functions are enumerable
 /// from Leptos itself).
 /// The authorization matrix test requires a row for each, so add new ones here.
-pub const PLAIN_ROUTES: [(&str, &str); 10] = [
+pub const PLAIN_ROUTES: [(&str, &str); 11] = [
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/audit/export"),
@@ -31,6 +31,7 @@ pub const PLAIN_ROUTES: [(&str, &str); 10] = [
     ("POST", super::callbacks::OPERATION_EVENTS),
     ("POST", super::callbacks::INSTANCE_EVENTS),
     ("GET", super::control_plane::openapi::DOCUMENT_PATH),
+    ("GET", super::live::STREAM_PATH),
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route(PLAIN_ROUTES[7].1, post(super::callbacks::operation_event))
         .route(PLAIN_ROUTES[8].1, post(super::callbacks::instance_event))
         .route(PLAIN_ROUTES[9].1, get(super::control_plane::openapi::serve))
+        .route(PLAIN_ROUTES[10].1, get(super::live::stream))
         // Server functions are routed by leptos_routes_with_context below, each with its
         // own method (all POST: no mutating one is reachable by a GET a link could send).
         .route("/api/{*fn_name}", any(no_such_function))

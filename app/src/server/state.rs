@@ -3,6 +3,7 @@ use super::control_plane::signature::Keyring;
 use super::control_plane::ControlPlane;
 use super::embed::EmbedVerifier;
 use super::limiter::{ClientLimiter, SignInLimiter};
+use super::live::Live;
 use super::mail::Mailer;
 use super::password::Passwords;
 use super::sso::Sso;
@@ -91,6 +92,8 @@ pub struct AppState {
     /// The secrets the control plane signs its callbacks with; without them every callback
     /// is refused.
     pub callback_keys: Option<Arc<Keyring>>,
+    /// Committed changes, fanned out to the open live streams.
+    pub live: Arc<Live>,
 }
 
 /// Why the portal cannot start with this configuration. `serve` prints it and exits; the
@@ -168,6 +171,7 @@ impl AppState {
             None => (None, None),
         };
         Ok(AppState {
+            live: Live::start(store.clone()),
             control_plane,
             callback_keys,
             embed,

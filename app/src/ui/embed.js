@@ -50,6 +50,8 @@
     if (how === 'push') window.scrollTo(0, 0);
     hydrate();
     report();
+    // The page's live updates (live.js) start, or show their state on the new page.
+    window.__porticoLiveStart?.();
   };
 
   // The bundle hydrates the islands of the page in place when it starts; after that

@@ -30,6 +30,38 @@ use leptos_router::{path, SsrMode};
 ///    (`frontend/src/lib.rs` sets `__porticoReady`).
 const EMBED_JS: &str = include_str!("embed.js");
 
+/// The page's live updates (`live.js`), inline for the same reason. On a signed-in page it opens
+/// the tab's one event stream (`GET /events`, server-sent events; the browser reconnects by
+/// itself and sends the last event's id, so the server replays what was missed) and:
+///
+/// 1. says in `#live-state` whether the page is live, or reconnecting since when;
+/// 2. announces each event as a `portico:event` window event (`{ kind, instance_id,
+///    operation_id }`): the islands showing that instance reload it (`ui/components/operation`);
+/// 3. fetches the page again and puts in place the regions marked `data-live` with the event's
+///    kind (the list when instances come and go, the audit log's lines);
+/// 4. on `snapshot` (away longer than the server keeps events) reloads the page.
+///
+/// Events carry ids, never data: what changed is read again through the usual checks.
+const LIVE_JS: &str = include_str!("live.js");
+
+/// An inline script as it is sent: without its comment lines, blank lines and indentation
+/// (the files keep them for whoever reads the source). Neither script has a string or
+/// template literal that spans lines, so nothing the code means is lost.
+fn compact(script: &'static str) -> &'static str {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    static DONE: LazyLock<Mutex<HashMap<usize, &'static str>>> = LazyLock::new(Mutex::default);
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    done.entry(script.as_ptr() as usize).or_insert_with(|| {
+        let lines: Vec<&str> = script
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("//"))
+            .collect();
+        Box::leak(lines.join("\n").into_boxed_str())
+    })
+}
+
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     // Where the provider's brand stylesheet lives this build (its address names its content).
@@ -40,6 +72,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     );
     #[cfg(not(feature = "ssr"))]
     let brand = "/brand.css".to_owned();
+    // The frame's script only where the page may be in one: every byte of a first visit counts.
+    #[cfg(feature = "ssr")]
+    let framed = components::may_be_framed();
+    #[cfg(not(feature = "ssr"))]
+    let framed = true;
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -51,7 +88,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 // After the stylesheet: the provider's brand colour overrides its default.
                 <link rel="stylesheet" href=brand/>
                 <HydrationScripts options islands=true/>
-                <script nonce=leptos::nonce::use_nonce() inner_html=EMBED_JS></script>
+                {framed.then(|| view! {
+                    <script nonce=leptos::nonce::use_nonce() inner_html=compact(EMBED_JS)></script>
+                })}
+                <script nonce=leptos::nonce::use_nonce() inner_html=compact(LIVE_JS)></script>
                 <MetaTags/>
             </head>
             <body>
@@ -87,6 +127,19 @@ mod tests {
 
     /// The script that keeps a cookieless frame signed in names the fragment and the header the
     /// server uses.
+    #[test]
+    fn inline_scripts_are_sent_without_comments_but_keep_their_code() {
+        let sent = super::compact(super::LIVE_JS);
+        assert!(!sent.contains("//"), "{sent}");
+        assert!(!sent.lines().any(|l| l.starts_with(' ')));
+        assert!(sent.contains("const KINDS = ['instance.created'"));
+        assert!(sent.len() < super::LIVE_JS.len() * 3 / 4);
+        // Made once per script.
+        assert!(std::ptr::eq(sent, super::compact(super::LIVE_JS)));
+        let embed = super::compact(super::EMBED_JS);
+        assert!(embed.contains(&format!("const HEADER = '{HEADER}';")));
+    }
+
     #[test]
     fn the_embed_script_uses_the_servers_names() {
         assert!(super::EMBED_JS.contains(&format!("const KEY = '{FRAGMENT_KEY}';")));

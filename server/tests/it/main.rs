@@ -13,6 +13,7 @@ mod authz_matrix;
 mod cli;
 mod control_plane;
 mod embed;
+mod events;
 mod http;
 mod leptos_config;
 mod list_pages;

@@ -1,8 +1,10 @@
 //! The audit log: who did what to which instance or member, written in the same transaction as
 //! the change it records.
 
+use super::events::{emit, NewEvent};
 use super::page::{read_limit, Seek, Slice};
-use super::{new_id, Conn, Result, Sql, Store, TenantScope};
+use super::{new_id, Result, Sql, Store, TenantScope, Tx};
+use crate::domain::EventKind;
 use crate::domain::{AuditOutcome, InstanceId, Operation, Role, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -123,38 +125,47 @@ impl AuditEvent {
     }
 }
 
-/// Inserts one audit event on `conn` (inside the transaction of the change it records).
-pub(super) async fn insert_audit(conn: &mut Conn<'_>, e: &AuditEvent) -> sqlx::Result<()> {
-    conn.execute(
-        Sql::new(
-            "INSERT INTO audit_event (audit_event_id, tenant_id, user_id, actor_email, role, \
+/// Inserts one audit event in `tx`, the transaction of the change it records, and tells the
+/// live streams of those who may read the log.
+pub(super) async fn insert_audit(tx: &mut Tx, e: &AuditEvent) -> sqlx::Result<()> {
+    tx.conn()
+        .execute(
+            Sql::new(
+                "INSERT INTO audit_event (audit_event_id, tenant_id, user_id, actor_email, role, \
                instance_id, instance_name, operation_id, operation, parameters, outcome, \
                reason, request_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            )
+            .bind(&e.id)
+            .bind(&e.tenant_id)
+            .bind(&e.user_id)
+            .bind(&e.actor_email)
+            .bind(&e.role)
+            .bind(&e.instance_id)
+            .bind(&e.instance_name)
+            .bind(&e.operation_id)
+            .bind(&e.operation)
+            .bind(bounded_parameters(&e.parameters).into_owned())
+            .bind(&e.outcome)
+            .bind(e.reason.as_deref().map(bounded_text))
+            .bind(&e.request_id)
+            .bind(e.created_at),
         )
-        .bind(&e.id)
-        .bind(&e.tenant_id)
-        .bind(&e.user_id)
-        .bind(&e.actor_email)
-        .bind(&e.role)
-        .bind(&e.instance_id)
-        .bind(&e.instance_name)
-        .bind(&e.operation_id)
-        .bind(&e.operation)
-        .bind(bounded_parameters(&e.parameters).into_owned())
-        .bind(&e.outcome)
-        .bind(e.reason.as_deref().map(bounded_text))
-        .bind(&e.request_id)
-        .bind(e.created_at),
-    )
-    .await?;
+        .await?;
+    let appended = NewEvent {
+        kind: EventKind::AuditAppended,
+        instance_id: e.instance_id.as_deref(),
+        operation_id: e.operation_id.as_deref(),
+        user_id: e.user_id.as_deref(),
+    };
+    emit(tx, &e.tenant_id, appended, e.created_at).await?;
     Ok(())
 }
 
 impl Store {
     pub async fn record_audit(&self, e: &AuditEvent) -> Result<()> {
         let mut tx = self.begin_in(&e.tenant_id).await?;
-        insert_audit(&mut tx.conn(), e).await?;
+        insert_audit(&mut tx, e).await?;
         tx.commit().await?;
         Ok(())
     }

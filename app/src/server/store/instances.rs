@@ -2,12 +2,13 @@
 //! (`operations.rs`); inserted directly only by demo seeding and tests.
 
 use super::error::on_constraint;
+use super::events::{emit, NewEvent};
 use super::page::{read_limit, Seek, Slice};
-use super::{parse_id, Conn, Result, Sql, Store, StoreError, TenantScope};
+use super::{parse_id, Conn, Result, Sql, Store, StoreError, TenantScope, Tx};
 use crate::domain::lifecycle::Observed;
 use crate::domain::policy::InstanceFacts;
 use crate::domain::{
-    Endpoint, InstanceFilter, InstanceId, ParamValue, Plan, Resources, Status, TenantId,
+    Endpoint, EventKind, InstanceFilter, InstanceId, ParamValue, Plan, Resources, Status, TenantId,
 };
 use std::collections::BTreeMap;
 
@@ -154,34 +155,43 @@ impl InstanceRecord {
 }
 
 /// Writes an instance's state (status, resources, parameters, endpoints, what the control plane
-/// last reported) on `conn`, inside the caller's transaction, as a new version.
-pub(super) async fn write_state(
-    conn: &mut Conn<'_>,
-    inst: &InstanceRecord,
-    now: i64,
-) -> Result<()> {
-    conn.execute(
-        Sql::new(
-            "UPDATE instance SET status = $3, status_reason = $4, replicas = $5, \
+/// last reported) in the caller's transaction, as a new version, and tells the live streams.
+pub(super) async fn write_state(tx: &mut Tx, inst: &InstanceRecord, now: i64) -> Result<()> {
+    tx.conn()
+        .execute(
+            Sql::new(
+                "UPDATE instance SET status = $3, status_reason = $4, replicas = $5, \
                cpu_millicores = $6, memory_mib = $7, storage_gib = $8, \
                parameters = $9, endpoints = $10, external_id = $11, observed_at = $12, \
                missing_since = $14, version = version + 1, updated_at = $13 \
              WHERE tenant_id = $1 AND instance_id = $2",
+            )
+            .bind(inst.tenant_id.as_str())
+            .bind(inst.id.as_str())
+            .bind(inst.status.as_str())
+            .bind(&inst.status_reason)
+            .bind(i64::from(inst.resources.replicas))
+            .bind(i64::from(inst.resources.cpu_millicores))
+            .bind(i64::from(inst.resources.memory_mib))
+            .bind(i64::from(inst.resources.storage_gib))
+            .bind(to_json(&inst.parameters)?)
+            .bind(to_json(&inst.endpoints)?)
+            .bind(&inst.external_id)
+            .bind(inst.observed_at)
+            .bind(now)
+            .bind(inst.missing_since),
         )
-        .bind(inst.tenant_id.as_str())
-        .bind(inst.id.as_str())
-        .bind(inst.status.as_str())
-        .bind(&inst.status_reason)
-        .bind(i64::from(inst.resources.replicas))
-        .bind(i64::from(inst.resources.cpu_millicores))
-        .bind(i64::from(inst.resources.memory_mib))
-        .bind(i64::from(inst.resources.storage_gib))
-        .bind(to_json(&inst.parameters)?)
-        .bind(to_json(&inst.endpoints)?)
-        .bind(&inst.external_id)
-        .bind(inst.observed_at)
-        .bind(now)
-        .bind(inst.missing_since),
+        .await?;
+    let kind = if inst.status == Status::Deleted {
+        EventKind::InstanceDeleted
+    } else {
+        EventKind::InstanceChanged
+    };
+    emit(
+        tx,
+        inst.tenant_id.as_str(),
+        NewEvent::instance(kind, inst.id.as_str()),
+        now,
     )
     .await?;
     Ok(())
@@ -247,6 +257,8 @@ impl Store {
             )
             .await
             .map_err(on_constraint)?;
+        let created = NewEvent::instance(EventKind::InstanceCreated, i.id.as_str());
+        emit(&mut tx, tenant, created, i.created_at).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -115,7 +115,7 @@ impl Store {
                 .bind(expires_at),
             )
             .await?;
-        insert_audit(&mut tx.conn(), &event).await?;
+        insert_audit(&mut tx, &event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -146,7 +146,7 @@ impl Store {
             return Ok(false);
         };
         let event = member_event(scope, actor, "invitation-revoke", &email, None, now);
-        insert_audit(&mut tx.conn(), &event).await?;
+        insert_audit(&mut tx, &event).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -218,7 +218,7 @@ impl Store {
             request_id: None,
         };
         let event = member_event(scope, &joined, "member-join", &email, Some(role), now);
-        insert_audit(&mut tx.conn(), &event).await?;
+        insert_audit(&mut tx, &event).await?;
         tx.commit().await?;
         Ok(true)
     }

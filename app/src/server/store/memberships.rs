@@ -2,11 +2,12 @@
 //! and a tenant always keeps at least one admin.
 
 use super::audit::insert_audit;
+use super::events::{emit, NewEvent};
 use super::{
     new_id, parse_id, parse_role, Actor, AuditEvent, Conn, Result, Sql, Store, StoreError,
     TenantScope,
 };
-use crate::domain::{AuditOutcome, Role, TenantId, UserId};
+use crate::domain::{AuditOutcome, EventKind, Role, TenantId, UserId};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemberRecord {
@@ -226,6 +227,8 @@ impl Store {
                 .bind(now),
             )
             .await?;
+        let changed = NewEvent::member(EventKind::MemberChanged, user.as_str());
+        emit(&mut tx, tenant.as_str(), changed, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -247,7 +250,7 @@ impl Store {
         let joined = insert_membership(&mut tx.conn(), tenant.as_str(), user, role, now).await?;
         if joined {
             let event = join_event(tenant, user, email, role, reason, now);
-            insert_audit(&mut tx.conn(), &event).await?;
+            insert_audit(&mut tx, &event).await?;
         }
         tx.commit().await?;
         Ok(joined)
@@ -363,7 +366,9 @@ impl Store {
             .await?;
         let email = email_of(&mut tx.conn(), user).await?;
         let event = member_event(scope, actor, "member-role", &email, Some(role), now);
-        insert_audit(&mut tx.conn(), &event).await?;
+        insert_audit(&mut tx, &event).await?;
+        let changed = NewEvent::member(EventKind::MemberChanged, user.as_str());
+        emit(&mut tx, tenant, changed, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -396,7 +401,9 @@ impl Store {
                 .await?;
         }
         let event = member_event(scope, actor, "member-remove", &email, None, now);
-        insert_audit(&mut tx.conn(), &event).await?;
+        insert_audit(&mut tx, &event).await?;
+        let removed = NewEvent::member(EventKind::MemberChanged, user.as_str());
+        emit(&mut tx, tenant, removed, now).await?;
         tx.commit().await?;
         Ok(())
     }

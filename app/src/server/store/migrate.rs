@@ -31,7 +31,8 @@ impl Store {
         let (role, bypass, owns, forced): (String, bool, bool, bool) = sqlx::query_as(
             "WITH t AS (SELECT c.* FROM pg_class c WHERE c.oid IN ('tenant'::regclass, \
                'membership'::regclass, 'session'::regclass, 'instance'::regclass, \
-               'operation'::regclass, 'audit_event'::regclass, 'invitation'::regclass)) \
+               'operation'::regclass, 'audit_event'::regclass, 'invitation'::regclass, \
+               'event'::regclass, 'event_sequence'::regclass)) \
              SELECT current_user::text, \
                EXISTS (SELECT 1 FROM pg_roles r WHERE (r.rolsuper OR r.rolbypassrls) \
                          AND pg_has_role(current_user, r.oid, 'MEMBER')), \

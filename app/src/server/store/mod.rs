@@ -18,6 +18,7 @@
 mod audit;
 mod embed_tokens;
 mod error;
+mod events;
 mod instances;
 mod invitations;
 mod memberships;
@@ -37,6 +38,7 @@ pub use audit::{
     DENIALS_AUDITED_PER_MINUTE,
 };
 pub use error::{Result, StoreError};
+pub use events::{EventHead, EventRecord, Notice, CHANNEL as EVENT_CHANNEL};
 pub use instances::InstanceRecord;
 pub use invitations::InvitationRecord;
 pub use memberships::{MemberError, MemberRecord};
@@ -72,7 +74,12 @@ enum Pool {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
+    /// On SQLite, where committed events are announced in this process (see `events`).
+    bus: tokio::sync::broadcast::Sender<Notice>,
 }
+
+/// Notices a process may fall behind by before its listener reads the tenants' logs again.
+const NOTICE_BACKLOG: usize = 4096;
 
 pub fn now_millis() -> i64 {
     let now = std::time::SystemTime::now()
@@ -96,6 +103,7 @@ impl Store {
                 .await?;
             Ok(Store {
                 pool: Pool::Postgres(pool),
+                bus: tokio::sync::broadcast::channel(NOTICE_BACKLOG).0,
             })
         } else {
             let opts = SqliteConnectOptions::from_str(url)?
@@ -115,6 +123,7 @@ impl Store {
                 .await?;
             Ok(Store {
                 pool: Pool::Sqlite(pool),
+                bus: tokio::sync::broadcast::channel(NOTICE_BACKLOG).0,
             })
         }
     }
@@ -162,7 +171,7 @@ impl Store {
     /// A transaction that names no tenant (for the few writes that span tenants).
     async fn begin(&self) -> sqlx::Result<Tx> {
         Ok(match &self.pool {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?, events::Pending::new(self.bus.clone())),
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -383,30 +392,35 @@ impl Conn<'_> {
     }
 }
 
-/// An open transaction on either engine.
+/// An open transaction on either engine. A SQLite one holds the events it wrote until it
+/// commits (PostgreSQL's NOTIFY waits for the commit by itself).
 enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(Transaction<'static, Sqlite>, events::Pending),
     Postgres(Transaction<'static, Postgres>),
 }
 
 impl Tx {
     fn conn(&mut self) -> Conn<'_> {
         match self {
-            Tx::Sqlite(t) => Conn::Sqlite(t),
+            Tx::Sqlite(t, _) => Conn::Sqlite(t),
             Tx::Postgres(t) => Conn::Postgres(t),
         }
     }
 
     async fn commit(self) -> sqlx::Result<()> {
         match self {
-            Tx::Sqlite(t) => t.commit().await,
+            Tx::Sqlite(t, pending) => {
+                t.commit().await?;
+                pending.announce();
+                Ok(())
+            }
             Tx::Postgres(t) => t.commit().await,
         }
     }
 
     async fn rollback(self) -> sqlx::Result<()> {
         match self {
-            Tx::Sqlite(t) => t.rollback().await,
+            Tx::Sqlite(t, _) => t.rollback().await,
             Tx::Postgres(t) => t.rollback().await,
         }
     }

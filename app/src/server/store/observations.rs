@@ -3,13 +3,14 @@
 //! `seq` (or, without one, by when it was observed); an older one changes nothing.
 
 use super::audit::insert_audit;
+use super::events::{emit, NewEvent};
 use super::instances::{instance_in, write_state};
 use super::{
     new_id, parse_id, AuditEvent, EventApplied, InstanceRecord, Result, Sql, Store, StoreError,
     TenantScope,
 };
 use crate::domain::lifecycle::Observed;
-use crate::domain::{InstanceId, TenantId};
+use crate::domain::{EventKind, InstanceId, TenantId};
 
 /// The actor the audit log names for changes the provider made.
 pub const PROVIDER_ACTOR: &str = "provider";
@@ -90,7 +91,7 @@ impl Store {
         let before = inst.status;
         inst.observe(&report.observed, report.observed_at.unwrap_or(now).min(now));
         inst.status_reason = report.message.clone();
-        write_state(&mut tx.conn(), &inst, now).await?;
+        write_state(&mut tx, &inst, now).await?;
         if let Some(seq) = report.seq {
             tx.conn()
                 .execute(
@@ -116,7 +117,7 @@ impl Store {
             what += &format!(": {m}");
         }
         insert_audit(
-            &mut tx.conn(),
+            &mut tx,
             &provider_event(&inst, "provider-change", what, now),
         )
         .await?;
@@ -178,12 +179,12 @@ impl Store {
         if before.external_id != inst.external_id && before.external_id.is_some() {
             drift.push("external id".to_owned());
         }
-        write_state(&mut tx.conn(), &inst, now).await?;
+        write_state(&mut tx, &inst, now).await?;
         let repaired = !drift.is_empty();
         if repaired {
             let what = format!("reconciled with the provider: {}", drift.join(", "));
             insert_audit(
-                &mut tx.conn(),
+                &mut tx,
                 &provider_event(&inst, "provider-reconcile", what, now),
             )
             .await?;
@@ -237,7 +238,7 @@ impl Store {
             inst.external_id.as_deref().unwrap_or("unknown")
         );
         let event = provider_event(inst, "provider-import", what, inst.created_at);
-        insert_audit(&mut tx.conn(), &event).await?;
+        insert_audit(&mut tx, &event).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -262,10 +263,12 @@ impl Store {
         if n == 1 {
             let what = "the provider's control plane no longer lists this instance".to_owned();
             insert_audit(
-                &mut tx.conn(),
+                &mut tx,
                 &provider_event(inst, "provider-missing", what, now),
             )
             .await?;
+            let changed = NewEvent::instance(EventKind::InstanceChanged, inst.id.as_str());
+            emit(&mut tx, t, changed, now).await?;
         }
         tx.commit().await?;
         Ok(n == 1)

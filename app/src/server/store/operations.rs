@@ -3,6 +3,7 @@
 //! (with the instance's new state and the audit event, in one transaction).
 
 use super::audit::insert_audit;
+use super::events::{emit, NewEvent};
 use super::instances::{instance_in, write_state};
 use super::{new_id, parse_id, AuditEvent, Pool, Result, Sql, Store, StoreError, TenantScope};
 use crate::domain::lifecycle::{apply, settle, Observed, Outcome};
@@ -405,6 +406,8 @@ impl Store {
         if let Some(end) = end {
             settle_instance(&mut tx, op, &end, now).await?;
         }
+        let changed = NewEvent::operation(op.instance_id.as_str(), &op.id);
+        emit(&mut tx, tenant, changed, now).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -511,6 +514,8 @@ impl Store {
                 EventApplied::Finished
             }
         };
+        let changed = NewEvent::operation(op.instance_id.as_str(), operation_id);
+        emit(&mut tx, tenant, changed, now).await?;
         tx.commit().await?;
         Ok(applied)
     }
@@ -588,7 +593,7 @@ async fn settle_instance(
     if let Some(seen) = observed {
         inst.observe(seen, now);
     }
-    write_state(&mut tx.conn(), &inst, now).await?;
+    write_state(tx, &inst, now).await?;
     let event = AuditEvent {
         id: new_id(),
         tenant_id: tenant.to_owned(),
@@ -605,6 +610,6 @@ async fn settle_instance(
         request_id: op.request_id.clone(),
         created_at: now,
     };
-    insert_audit(&mut tx.conn(), &event).await?;
+    insert_audit(tx, &event).await?;
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Sessions: a signed-in user in one tenant, keyed by the SHA-256 of the cookie's token.
 
-use super::{parse_id, parse_role, Pool, Result, Sql, Store, StoreError};
-use crate::domain::{Role, SessionOrigin, TenantId, UserId};
+use super::events::{emit, NewEvent};
+use super::{now_millis, parse_id, parse_role, Pool, Result, Sql, Store, StoreError};
+use crate::domain::{EventKind, Role, SessionOrigin, TenantId, UserId};
 
 /// What a live session resolves to.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +109,30 @@ impl Store {
         now: i64,
         idle_cutoff: i64,
     ) -> Result<Option<SessionRecord>> {
+        self.resolve_session(session_id, now, idle_cutoff, true)
+            .await
+    }
+
+    /// As [`Store::find_session`], without marking it seen: whether a session that is only
+    /// watching (a live stream) still holds. Watching is not using: it never keeps a session
+    /// from going idle.
+    pub async fn peek_session(
+        &self,
+        session_id: &str,
+        now: i64,
+        idle_cutoff: i64,
+    ) -> Result<Option<SessionRecord>> {
+        self.resolve_session(session_id, now, idle_cutoff, false)
+            .await
+    }
+
+    async fn resolve_session(
+        &self,
+        session_id: &str,
+        now: i64,
+        idle_cutoff: i64,
+        touch: bool,
+    ) -> Result<Option<SessionRecord>> {
         let Some(tenant) = self.session_tenant(session_id).await? else {
             return Ok(None);
         };
@@ -139,7 +164,7 @@ impl Store {
         let record = SessionRecord::try_from(row)?;
         // Writing on every request would serialise readers on SQLite; a minute of slack is
         // plenty for idle timeouts measured in minutes.
-        if now - record.last_seen_at > 60_000 {
+        if touch && now - record.last_seen_at > 60_000 {
             tx.conn()
                 .execute(
                     Sql::new(
@@ -161,13 +186,21 @@ impl Store {
             return Ok(());
         };
         let mut tx = self.begin_in(&tenant).await?;
-        tx.conn()
-            .execute(
-                Sql::new("DELETE FROM session WHERE session_id = $1 AND tenant_id = $2")
-                    .bind(session_id)
-                    .bind(&tenant),
+        let user: Option<String> = tx
+            .conn()
+            .scalar_optional(
+                Sql::new(
+                    "DELETE FROM session WHERE session_id = $1 AND tenant_id = $2 \
+                     RETURNING user_id",
+                )
+                .bind(session_id)
+                .bind(&tenant),
             )
             .await?;
+        if let Some(user) = user {
+            let ended = NewEvent::member(EventKind::SessionEnded, &user);
+            emit(&mut tx, &tenant, ended, now_millis()).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -4,6 +4,7 @@
 
 use super::audit::insert_audit;
 use super::error::on_constraint;
+use super::events::{emit, NewEvent};
 use super::instances::{instance_in, to_json, INSTANCE_COLUMNS, LIVE_ON_PLAN};
 use super::{
     new_id, parse_id, Actor, AuditEvent, Conn, InstanceRecord, Sql, Store, StoreError, SubmitError,
@@ -11,7 +12,7 @@ use super::{
 };
 use crate::domain::lifecycle::transition;
 use crate::domain::policy::{Denial, OperationRequest};
-use crate::domain::{AuditOutcome, InstanceId, Operation, Status};
+use crate::domain::{AuditOutcome, EventKind, InstanceId, Operation, Status};
 
 /// An idempotency key as stored: each user's keys are their own, so a key another member used
 /// (seen in a shared screen or a log) answers nothing but this user's own requests.
@@ -225,7 +226,9 @@ impl Store {
             now,
         );
         event.operation_id = Some(operation_id.clone());
-        insert_audit(&mut tx.conn(), &event).await?;
+        insert_audit(&mut tx, &event).await?;
+        let requested = NewEvent::operation(instance_id.as_str(), &operation_id);
+        emit(&mut tx, tenant, requested, now).await?;
         tx.commit().await?;
         Ok(Submitted::New {
             operation_id,
@@ -355,7 +358,11 @@ impl Store {
             now,
         );
         event.operation_id = Some(operation_id.clone());
-        insert_audit(&mut tx.conn(), &event).await?;
+        insert_audit(&mut tx, &event).await?;
+        let created = NewEvent::instance(EventKind::InstanceCreated, instance.id.as_str());
+        emit(&mut tx, tenant, created, now).await?;
+        let requested = NewEvent::operation(instance.id.as_str(), &operation_id);
+        emit(&mut tx, tenant, requested, now).await?;
         tx.commit().await?;
         Ok(Submitted::New {
             operation_id,

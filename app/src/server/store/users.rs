@@ -128,7 +128,7 @@ impl Store {
             .await?;
         // Sessions span tenants: PostgreSQL ends them in a SECURITY DEFINER function.
         let ended = match tx {
-            Tx::Sqlite(_) => {
+            Tx::Sqlite(..) => {
                 tx.conn()
                     .execute(Sql::new("DELETE FROM session WHERE user_id = $1").bind(user.as_str()))
                     .await?

@@ -34,6 +34,8 @@ pub fn Shell(children: ChildrenFn) -> impl IntoView {
                         };
                         view! {
                             {header}
+                            // Whether the page follows changes as they happen (ui/live.js).
+                            <p id="live-state" class="live-state" role="status"></p>
                             <main id="main" class="page">{children.read_value()()}</main>
                         }
                             .into_any()
@@ -68,6 +70,17 @@ fn in_frame() -> bool {
 #[cfg(not(feature = "ssr"))]
 fn in_frame() -> bool {
     false
+}
+
+/// Whether this page may show inside a frame: unless the browser says it is the top-level
+/// document (`Sec-Fetch-Dest: document`), it may (older browsers send no such header).
+#[cfg(feature = "ssr")]
+pub fn may_be_framed() -> bool {
+    use_context::<http::request::Parts>().is_none_or(|p| {
+        p.headers
+            .get("sec-fetch-dest")
+            .is_none_or(|d| d.as_bytes() != b"document")
+    })
 }
 
 /// Signed out inside a frame. `ui/embed.js` finds this element and, with the embedded session's

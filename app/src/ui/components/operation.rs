@@ -1,5 +1,6 @@
 //! Following an in-flight operation: idempotency keys, moving focus as panels open and close,
-//! polling the operation to its end, and showing its progress.
+//! following the operation to its end (live events, or polling without them), and showing its
+//! progress.
 
 use super::StatusBadge;
 use crate::api::get_operation_status;
@@ -42,12 +43,19 @@ pub fn focus_id(id: String) {
     let _ = id;
 }
 
-/// Polls `op` until it ends, then bumps `version` so the page reloads what it shows. Effects
-/// run only in the browser, so the server never polls. A poll that answers after the page was
-/// left finds its signals disposed and changes nothing (signal writes never panic there).
+/// How often an operation is polled while the page has no live stream (`ui/live.js`).
+const POLL: Duration = Duration::from_secs(2);
+
+/// Follows `op` until it ends, then bumps `version` so the page reloads what it shows. While the
+/// page is live, the stream's events reload the instance (see [`reload_on_events`]) and nothing
+/// is polled; while it is not, the operation is polled every [`POLL`]. Effects run only in the
+/// browser, so the server never polls. A poll that answers after the page was left finds its
+/// signals disposed and changes nothing (signal writes never panic there).
 pub fn follow(op: RwSignal<Option<OperationStatus>>, version: RwSignal<u32>) {
     let refresh = move || version.update(|v| *v += 1);
+    let tick = RwSignal::new(0u32);
     Effect::new(move |_| {
+        tick.track();
         let Some(current) = op.get() else { return };
         if current.finished() {
             refresh();
@@ -55,6 +63,10 @@ pub fn follow(op: RwSignal<Option<OperationStatus>>, version: RwSignal<u32>) {
         }
         set_timeout(
             move || {
+                if page_is_live() {
+                    tick.try_update(|t| *t += 1);
+                    return;
+                }
                 spawn_local(async move {
                     match get_operation_status(current.operation_id).await {
                         Ok(next) => {
@@ -65,9 +77,36 @@ pub fn follow(op: RwSignal<Option<OperationStatus>>, version: RwSignal<u32>) {
                     }
                 })
             },
-            Duration::from_millis(700),
+            POLL,
         );
     });
+}
+
+/// Whether the page's event stream is up (`ui/live.js` sets `__porticoLive`).
+fn page_is_live() -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsValue;
+        leptos::web_sys::js_sys::Reflect::get(&window(), &JsValue::from_str("__porticoLive"))
+            .is_ok_and(|v| v.is_truthy())
+    }
+    #[cfg(not(feature = "hydrate"))]
+    false
+}
+
+/// Bumps `version` when the page's event stream says `instance_id` changed: `ui/live.js` sends
+/// `portico:instance:<id>` once per burst of events that change what an instance shows.
+pub fn reload_on_events(instance_id: String, version: RwSignal<u32>) {
+    #[cfg(feature = "hydrate")]
+    {
+        let handle =
+            window_event_listener_untyped(&format!("portico:instance:{instance_id}"), move |_| {
+                version.try_update(|v| *v += 1);
+            });
+        on_cleanup(move || handle.remove());
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (instance_id, version);
 }
 
 /// The instance's status as the operation moves it, and the operation's progress.

@@ -98,6 +98,8 @@ fn Audit() -> impl IntoView {
             " · "
             <a href=move || export("json") download>"JSON"</a>
         </p>
+        // Put in place again as lines are added (ui/live.js).
+        <div id="audit-results" data-live="audit.appended">
         <Suspense fallback=|| view! { <p class="loading">"Loading the audit log…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
@@ -151,5 +153,6 @@ fn Audit() -> impl IntoView {
                 }
             })}
         </Suspense>
+        </div>
     }
 }

@@ -1,7 +1,7 @@
 use crate::api::{get_instance, AppError};
 use crate::domain::{InstanceDetail, Me, Operation};
 use crate::ui::components::actions::Actions;
-use crate::ui::components::operation::{follow, live_status};
+use crate::ui::components::operation::{follow, live_status, reload_on_events};
 use crate::ui::components::{facts, island_hydrated, set_http_status, ErrorBox, Shell};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -71,6 +71,7 @@ fn InstanceView(i: InstanceDetail, open: Option<Operation>, can_read_audit: bool
     let id = i.id.clone();
     let current = RwSignal::new(i);
     let version = RwSignal::new(0u32);
+    reload_on_events(id.clone(), version);
     Effect::new(move |seen: Option<u32>| {
         let v = version.get();
         if seen.is_some_and(|s| s != v) {

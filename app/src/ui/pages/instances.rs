@@ -1,7 +1,7 @@
 use crate::api::{get_instance_summary, list_instances, AppError};
 use crate::domain::{page_href, InstanceSummary, Me, Status};
 use crate::ui::components::actions::Actions;
-use crate::ui::components::operation::{follow, live_status};
+use crate::ui::components::operation::{follow, live_status, reload_on_events};
 use crate::ui::components::pager::Pager;
 use crate::ui::components::{facts, island_hydrated, set_http_status, ErrorBox, Shell};
 use leptos::prelude::*;
@@ -85,6 +85,8 @@ fn Instances() -> impl IntoView {
             </label>
             <button type="submit">"Apply"</button>
         </form>
+        // Put in place again when instances come and go (ui/live.js).
+        <div id="instance-results" data-live="instance.created instance.deleted">
         <Transition fallback=|| view! { <p class="loading">"Loading instances…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
@@ -128,17 +130,20 @@ fn Instances() -> impl IntoView {
                 }
             })}
         </Transition>
+        </div>
     }
 }
 
 /// One instance in the list: an island, since its status follows a running operation and its
-/// actions open confirmations. When an operation ends, it reloads its own instance in place.
+/// actions open confirmations. When the live stream says the instance changed, or an operation
+/// it follows ends, it reloads its own instance in place.
 #[island]
 fn InstanceCard(i: InstanceSummary) -> impl IntoView {
     island_hydrated();
     let id = i.id.clone();
     let current = RwSignal::new(Some(i));
     let version = RwSignal::new(0u32);
+    reload_on_events(id.clone(), version);
     Effect::new(move |seen: Option<u32>| {
         let v = version.get();
         if seen.is_some_and(|s| s != v) {

@@ -260,9 +260,18 @@ impl TestApp {
             .expect("router is infallible");
         let status = res.status().as_u16();
         let headers = res.headers().clone();
-        let bytes = axum::body::to_bytes(res.into_body(), 16 << 20)
-            .await
-            .expect("read body");
+        let stream = headers
+            .get("content-type")
+            .is_some_and(|t| t.as_bytes().starts_with(b"text/event-stream"));
+        let bytes = if stream {
+            // A live stream never ends: its first event is what there is to see.
+            first_event(res.into_body()).await
+        } else {
+            axum::body::to_bytes(res.into_body(), 16 << 20)
+                .await
+                .expect("read body")
+                .to_vec()
+        };
         Reply {
             status,
             headers,
@@ -391,6 +400,21 @@ impl TestApp {
         res.session_cookie()
             .expect("sign-in sets the session cookie")
     }
+}
+
+/// The body of an event stream up to its first event (a blank line), or what came in 5 s.
+async fn first_event(body: axum::body::Body) -> Vec<u8> {
+    use futures::StreamExt;
+    let mut frames = body.into_data_stream();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !out.windows(2).any(|w| w == b"\n\n") {
+        match tokio::time::timeout_at(deadline, frames.next()).await {
+            Ok(Some(Ok(chunk))) => out.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    out
 }
 
 /// Instantiates each listed async test once per storage engine.
