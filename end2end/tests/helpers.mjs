@@ -87,15 +87,17 @@ export async function instanceNames(page) {
 }
 
 /// A portal of the test's own (the release build, the demo data, a throw-away database) on a
-/// loopback port no other test uses; resolves once it is ready. `stop()` ends it.
-export async function startPortal(port, args = []) {
+/// loopback port no other test uses; resolves once it is ready. `stop()` ends it. With
+/// `dataDir`, it runs on that directory's database and leaves it in place, so a test can stop
+/// it and start it again on the same data.
+export async function startPortal(port, args = [], { dataDir } = {}) {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const dataDir = mkdtempSync(join(tmpdir(), `portico-e2e-${port}-`));
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), `portico-e2e-${port}-`));
   const child = spawn(process.env.PORTICO_BIN, ['serve', '--demo', ...args], {
     cwd: root,
     env: {
       ...process.env,
-      PORTICO_DATA_DIR: dataDir,
+      PORTICO_DATA_DIR: dir,
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
       LEPTOS_SITE_ROOT: join(root, 'target', 'site'),
       RUST_LOG: process.env.RUST_LOG ?? 'warn',
@@ -108,7 +110,7 @@ export async function startPortal(port, args = []) {
       child.kill('SIGTERM');
       await new Promise((r) => child.on('exit', r));
     }
-    rmSync(dataDir, { recursive: true, force: true });
+    if (!dataDir) rmSync(dir, { recursive: true, force: true });
   };
   for (let i = 0; i < 150; i++) {
     if (child.exitCode !== null) break;

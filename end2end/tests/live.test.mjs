@@ -3,12 +3,10 @@
 // went away catches up on what it missed when it comes back.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { launch, newPage, signIn, hydrated, PASSWORD, BASE_URL } from './helpers.mjs';
+import { join } from 'node:path';
+import { launch, newPage, signIn, hydrated, startPortal, PASSWORD, BASE_URL } from './helpers.mjs';
 
 let browser;
 before(async () => {
@@ -117,49 +115,12 @@ test('the audit log shows new lines as they are written', async () => {
   assert.deepEqual(audit.errors, []);
 });
 
-/// A portal of this test's own on a fixed data directory, so it can be stopped and started
-/// again on the same database.
-function portal(port, dataDir) {
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const child = spawn(process.env.PORTICO_BIN, ['serve', '--demo'], {
-    cwd: root,
-    env: {
-      ...process.env,
-      PORTICO_DATA_DIR: dataDir,
-      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
-      LEPTOS_SITE_ROOT: join(root, 'target', 'site'),
-      RUST_LOG: process.env.RUST_LOG ?? 'warn',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  return {
-    url,
-    async ready() {
-      for (let i = 0; i < 150; i++) {
-        if (child.exitCode !== null) throw new Error('the portal exited');
-        try {
-          if ((await fetch(`${url}/readyz`)).ok) return;
-        } catch {}
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw new Error(`the portal did not become ready at ${url}`);
-    },
-    async stop() {
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        await new Promise((r) => child.on('exit', r));
-      }
-    },
-  };
-}
-
 test('after the server restarts, the page catches up on what it missed', async () => {
+  // Its own portal, on a database that outlives a restart.
   const dataDir = mkdtempSync(join(tmpdir(), 'portico-e2e-live-'));
   const port = 3117;
-  let server = portal(port, dataDir);
+  let server = await startPortal(port, [], { dataDir });
   try {
-    await server.ready();
     const page = await newPage(browser, undefined, { baseURL: server.url });
     await signIn(page, 'ops@globex.test');
     await hydrated(page);
@@ -176,8 +137,7 @@ test('after the server restarts, the page catches up on what it missed', async (
     assert.match(await page.locator('#live-state').textContent(), /Reconnecting… last update \d/);
 
     // Back, and something changes before the page has reconnected.
-    server = portal(port, dataDir);
-    await server.ready();
+    server = await startPortal(port, [], { dataDir });
     const cookie = await apiSignIn(server.url, 'admin@globex.test');
     await apiRequest(server.url, cookie, id, 'stop', 'while-away');
 
