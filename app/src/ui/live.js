@@ -142,8 +142,10 @@
   };
 
   const start = () => {
-    // Signed-out pages have no status line, and a frame waiting for its token has none yet
-    // (embed.js puts the signed-in page in place, then calls this again).
+    // Not inside a provider's frame yet: there pages still poll (an embedded page sometimes
+    // never finished hydrating beside the stream, and the cause is not found yet).
+    if (window.parent !== window) return;
+    // Signed-out pages have no status line.
     if (!status() || !window.fetch || !window.TextDecoderStream) return;
     lastUpdate = lastUpdate ?? new Date();
     if (running) say(window.__porticoLive === true);
