@@ -38,7 +38,7 @@ pub use audit::{
     DENIALS_AUDITED_PER_MINUTE,
 };
 pub use error::{Result, StoreError};
-pub use events::{EventHead, EventRecord, Notice, CHANNEL as EVENT_CHANNEL};
+pub use events::{EventHead, EventRecord, Notice};
 pub use instances::InstanceRecord;
 pub use invitations::InvitationRecord;
 pub use memberships::{MemberError, MemberRecord};
