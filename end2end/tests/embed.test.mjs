@@ -124,8 +124,33 @@ async function browserPage(blockThirdPartyCookies = false) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
   const page = await context.newPage();
   page.errors = [];
+  page.log = [];
   page.on('pageerror', (e) => page.errors.push(e.message));
+  page.on('console', (m) => page.log.push(`${m.type()}: ${m.text()}`));
   return { browser, page };
+}
+
+/// Waits until the frame's bundle has hydrated it; when it does not, the failure says what
+/// the frame had got to (bundle started, islands counted, errors, what it loaded).
+async function frameHydrated(page) {
+  try {
+    await portico(page).locator('body[data-hydrated="true"]').waitFor({ timeout: 20000 });
+  } catch (e) {
+    const frame = page.frames().find((f) => f.url().startsWith(PORTAL));
+    const state = await frame?.evaluate(() => ({
+      url: window.location.href,
+      ready: window.__porticoReady ?? null,
+      hydrateIsland: typeof window.__hydrateIsland,
+      counted: window.__porticoIslands ?? null,
+      islands: document.querySelectorAll('leptos-island').length,
+      signIn: !!document.getElementById('frame-sign-in'),
+      visibility: document.visibilityState,
+      loaded: performance.getEntriesByType('resource')
+        .map((r) => `${new URL(r.name).pathname} ${Math.round(r.duration)}ms`),
+    })).catch((err) => `frame not readable: ${err.message}`);
+    throw new Error(`${e.message}\nframe: ${JSON.stringify(state, null, 1)}\n` +
+      `errors: ${JSON.stringify(page.errors)}\nconsole: ${JSON.stringify(page.log)}`);
+  }
 }
 
 const portico = (page) => page.frameLocator('iframe[title="Portico"]');
@@ -160,7 +185,7 @@ async function stopsAnInstanceInsideTheFrame(blockThirdPartyCookies, noCookiesAt
     await page.goto(PROVIDER);
     const frame = portico(page);
     await frame.getByRole('heading', { name: 'Instances' }).waitFor({ timeout: 20000 });
-    await frame.locator('body[data-hydrated="true"]').waitFor({ timeout: 20000 });
+    await frameHydrated(page);
     const names = (await frame.getByRole('list', { name: 'Instances' }).getByRole('heading').allTextContents())
       .map((s) => s.trim());
     assert.ok(names.length > 0 && names.every((n) => n.startsWith('globex-')), names.join(', '));

@@ -3,6 +3,13 @@
 (() => {
   if (window.parent === window) return;
 
+  // Inside another site's frame Chromium may never give the page an idle period: the bundle's
+  // loader (Leptos's island script) waits for one, and the frame then never hydrated, though
+  // its JS and wasm had arrived (1 run in 4 of the browser tests). Every idle callback gets a
+  // deadline, so the bundle starts at the latest 300 ms after the page is parsed.
+  const idle = window.requestIdleCallback;
+  if (idle) window.requestIdleCallback = (cb, opts) => idle.call(window, cb, { timeout: 300, ...opts });
+
   const KEY = 'portico-session';
   const HEADER = 'x-portico-session';
   let pending = null;

@@ -142,9 +142,6 @@
   };
 
   const start = () => {
-    // Not inside a provider's frame yet: there pages still poll (an embedded page sometimes
-    // never finished hydrating beside the stream, and the cause is not found yet).
-    if (window.parent !== window) return;
     // Signed-out pages have no status line.
     if (!status() || !window.fetch || !window.TextDecoderStream) return;
     lastUpdate = lastUpdate ?? new Date();
