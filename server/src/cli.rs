@@ -115,6 +115,11 @@ pub struct ServeArgs {
     /// comma-separated in the variable). Without one, the peer address is the client.
     #[arg(long, env = "PORTICO_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxy: Vec<std::net::IpAddr>,
+
+    /// Serve Prometheus metrics (GET /metrics) on this address, e.g. 127.0.0.1:9464: an
+    /// address of its own, for the operator's network only. Without it, no metrics are served.
+    #[arg(long, env = "PORTICO_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]

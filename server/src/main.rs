@@ -347,6 +347,29 @@ async fn serve(cli: &Cli, args: &ServeArgs, provider: ProviderConfig) -> anyhow:
         Duration::from_secs(15 * 60),
         shutdown.clone(),
     ));
+    // Metrics on an address of their own (the operator's network), when asked for.
+    let metrics = match args.metrics_addr {
+        Some(at) => {
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {at}"))?;
+            tracing::info!(%at, "metrics at http://{at}/metrics");
+            let router = app::server::metrics::router(state.clone());
+            let mut stop = shutdown.clone();
+            Some(tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.changed().await;
+                };
+                if let Err(e) = axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    tracing::warn!(error = %e, "metrics listener failed");
+                }
+            }))
+        }
+        None => None,
+    };
     let live = state.live.clone();
     let app = routes::router(state);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -378,6 +401,9 @@ async fn serve(cli: &Cli, args: &ServeArgs, provider: ProviderConfig) -> anyhow:
     }
     let _ = sweeper.await;
     let _ = pruner.await;
+    if let Some(m) = metrics {
+        let _ = m.await;
+    }
     if let Some(r) = reconciler {
         let _ = r.await;
     }

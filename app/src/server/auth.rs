@@ -4,10 +4,11 @@
 //! only the token, in an HttpOnly cookie. Every way of signing in (password now; OpenID Connect
 //! and embed tokens later) ends in [`start_session`], so cookies and expiry live in one place.
 
+use super::metrics::Refusal;
 use super::password::PasswordError;
 use super::state::AppState;
 use super::store::{
-    now_millis, NewSession, SessionRecord, StoreError, TenantScope, UserCredentials,
+    now_millis, Job, NewSession, SessionRecord, StoreError, TenantScope, UserCredentials,
 };
 use crate::domain::{Email, SessionOrigin, TenantId, UserId};
 use base64::Engine;
@@ -74,15 +75,19 @@ pub async fn check_password(
 ) -> Result<(), SignInError> {
     let reservation = state
         .sign_in_limiter
-        .reserve(addr, email.as_str(), std::time::Instant::now())
-        .map_err(SignInError::RateLimited)?;
+        .reserve(addr, email.as_str(), now_millis())
+        .await?
+        .map_err(|wait| {
+            state.metrics.refused(Refusal::Password);
+            SignInError::RateLimited(wait)
+        })?;
     if !reservation.delay.is_zero() {
         tokio::time::sleep(reservation.delay).await;
     }
     let hash = creds.and_then(|c| c.password_hash.clone());
     let ok = state.passwords.verify(password, hash).await?;
     if ok && creds.is_some_and(|c| !c.disabled) {
-        state.sign_in_limiter.succeeded(reservation);
+        state.sign_in_limiter.succeeded(reservation).await?;
         Ok(())
     } else {
         tracing::info!(?addr, "password refused");
@@ -233,33 +238,46 @@ pub async fn current_session(
 
 /// Deletes sessions past their absolute or idle limit, used embed tokens past their expiry and
 /// single sign-ons nobody came back from, every `every`, until `shutdown` is true. Lookups
-/// already refuse all of them; this only keeps the tables from growing.
+/// already refuse all of them; this only keeps the tables from growing. With several replicas,
+/// one at a time sweeps ([`Job::SweepSessions`]).
 pub async fn sweep_sessions(
     state: AppState,
     every: std::time::Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     while !*shutdown.borrow() {
-        let now = now_millis();
-        match state
+        let pass = state
             .store
-            .delete_stale_sessions(now, now - millis(state.settings.session_idle))
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "removed expired sessions"),
-            Err(e) => tracing::warn!(error = ?e, "session sweep failed"),
-        }
-        if let Err(e) = state.store.delete_expired_embed_tokens(now).await {
-            tracing::warn!(error = ?e, "embed token sweep failed");
-        }
-        if let Err(e) = state.store.delete_expired_sso_logins(now).await {
-            tracing::warn!(error = ?e, "single sign-on sweep failed");
+            .exclusively(Job::SweepSessions, sweep_once(&state));
+        if let Err(e) = pass.await {
+            tracing::warn!(error = ?e, "session sweep could not start");
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => {}
         }
+    }
+}
+
+async fn sweep_once(state: &AppState) {
+    let now = now_millis();
+    match state
+        .store
+        .delete_stale_sessions(now, now - millis(state.settings.session_idle))
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "removed expired sessions"),
+        Err(e) => tracing::warn!(error = ?e, "session sweep failed"),
+    }
+    if let Err(e) = state.store.delete_expired_embed_tokens(now).await {
+        tracing::warn!(error = ?e, "embed token sweep failed");
+    }
+    if let Err(e) = state.store.delete_expired_sso_logins(now).await {
+        tracing::warn!(error = ?e, "single sign-on sweep failed");
+    }
+    if let Err(e) = state.store.delete_ended_attempt_windows(now).await {
+        tracing::warn!(error = ?e, "sign-in limiter sweep failed");
     }
 }
 

@@ -14,11 +14,14 @@
 //!
 //! A client is its IPv4 address, or its IPv6 /64 (one subscriber's network: the rest of the
 //! address is theirs to vary).
+//!
+//! The counts are kept in the database (`attempt_window`), so replicas on one PostgreSQL share
+//! them, and a restart forgets nothing.
 
-use std::collections::HashMap;
+use super::store::{Counted, Counter, Store, StoreError};
+use sha2::{Digest, Sha256};
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The longest an attempt is held back by the account's failures across all clients.
 pub const MAX_DELAY: Duration = Duration::from_secs(8);
@@ -83,31 +86,48 @@ impl Client {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    failures: u32,
-    ends: Instant,
+impl Client {
+    /// The client as a counter's key names it.
+    fn tag(self) -> String {
+        match self {
+            Client::V4(a) => format!("4:{}", std::net::Ipv4Addr::from(a)),
+            Client::V6Net(n) => format!("6:{}", hex(&n)),
+            Client::Unknown => "?".to_owned(),
+        }
+    }
 }
 
-#[derive(Default)]
-struct Counts {
-    account_client: HashMap<(String, Client), Window>,
-    client: HashMap<Client, Window>,
-    account: HashMap<String, Window>,
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Counts failed sign-ins. Memory stays bounded: at most `max_keys` entries per kind; when
-/// full, expired entries go first, then the oldest.
+/// A counter's key: a hash of what it counts, so the table never holds an email address or an
+/// IP, and keys of different kinds never meet.
+fn key(kind: &str, parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    h.update(kind.as_bytes());
+    for p in parts {
+        h.update([0]);
+        h.update(p.as_bytes());
+    }
+    hex(&h.finalize())
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn wait(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+/// Counts failed sign-ins, in the database (see [`Store::count_attempt`]): every replica on
+/// one PostgreSQL counts against the same numbers, so five failures of one client at one
+/// account are five however the load balancer spread them. Windows that have ended are
+/// deleted by the session sweep.
 pub struct SignInLimiter {
     limits: Limits,
-    max_keys: usize,
-    counts: Mutex<Counts>,
-}
-
-impl Default for SignInLimiter {
-    fn default() -> Self {
-        SignInLimiter::new(Limits::default(), 10_000)
-    }
+    store: Store,
 }
 
 /// An attempt that was let through and already counted as a failure. Hand it back with
@@ -115,121 +135,115 @@ impl Default for SignInLimiter {
 #[derive(Debug)]
 #[must_use = "a correct password must give the reservation back"]
 pub struct Reservation {
-    account: String,
-    client: Client,
+    /// This client's failures at this account.
+    pair: String,
+    /// The client's failures across accounts and the account's across clients.
+    totals: Vec<String>,
     /// How long to hold the attempt before checking the password.
     pub delay: Duration,
 }
 
 impl SignInLimiter {
-    pub fn new(limits: Limits, max_keys: usize) -> Self {
-        SignInLimiter {
-            limits,
-            max_keys: max_keys.max(1),
-            counts: Mutex::new(Counts::default()),
-        }
+    pub fn new(store: Store, limits: Limits) -> Self {
+        SignInLimiter { limits, store }
     }
 
-    fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
-        self.counts.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Reserves one attempt at `account` from `addr`, counting it as a failure now.
-    /// `Err(wait)` when this client may not try this account (or any account) until `wait`
-    /// has passed; nothing is counted then.
-    pub fn reserve(
+    /// Reserves one attempt at `account` from `addr` at `now` (ms since the epoch), counting
+    /// it as a failure now. `Ok(Err(wait))` when this client may not try this account (or any
+    /// account) until `wait` has passed; nothing is counted then.
+    pub async fn reserve(
         &self,
         addr: Option<IpAddr>,
         account: &str,
-        now: Instant,
-    ) -> Result<Reservation, Duration> {
+        now: i64,
+    ) -> Result<Result<Reservation, Duration>, StoreError> {
         let client = Client::of(addr);
-        let account = account.to_owned();
         let l = self.limits;
-        let mut c = self.counts();
-        let pair = (account.clone(), client);
-        let refused = [
-            blocked(c.account_client.get(&pair), l.per_account_client, now),
-            // Without an address there is no client to hold back across accounts.
-            (client != Client::Unknown)
-                .then(|| blocked(c.client.get(&client), l.per_client, now))
-                .flatten(),
-        ];
-        if let Some(wait) = refused.into_iter().flatten().max() {
-            return Err(wait);
-        }
-        let max = self.max_keys;
-        bump(&mut c.account_client, pair, l.per_account_client, max, now);
+        let tag = client.tag();
+        let pair = key("sign-in:account+client", &[account, &tag]);
+        let by_client = key("sign-in:client", &[&tag]);
+        let by_account = key("sign-in:account", &[account]);
+        let refusing = |k: &str, limit: Limit| Counter {
+            key: k.to_owned(),
+            refuse_at: Some(limit.failures),
+            window_ms: millis(limit.window),
+        };
+        // Kinds always in this order (see `count_attempt`).
+        let mut counters = vec![refusing(&pair, l.per_account_client)];
+        // Without an address there is no client to hold back across accounts.
         if client != Client::Unknown {
-            bump(&mut c.client, client, l.per_client, max, now);
+            counters.push(refusing(&by_client, l.per_client));
         }
-        let failures = bump(&mut c.account, account.clone(), l.delay_after, max, now);
-        Ok(Reservation {
-            account,
-            client,
+        counters.push(Counter {
+            key: by_account.clone(),
+            refuse_at: None,
+            window_ms: millis(l.delay_after.window),
+        });
+        let counts = match self.store.count_attempt(&counters, now).await? {
+            Counted::Refused { wait_ms } => return Ok(Err(wait(wait_ms))),
+            Counted::Yes(counts) => counts,
+        };
+        let failures = counts.last().copied().unwrap_or(0);
+        let mut totals = vec![by_account];
+        if client != Client::Unknown {
+            totals.push(by_client);
+        }
+        Ok(Ok(Reservation {
+            pair,
+            totals,
             delay: progressive_delay(failures, l.delay_after.failures),
-        })
+        }))
     }
 
     /// The password was right: the attempt is not a failure, and this client's earlier
     /// failures at this account are forgiven. (The client's count across accounts keeps its
     /// other failures.)
-    pub fn succeeded(&self, r: Reservation) {
-        let mut c = self.counts();
-        c.account_client.remove(&(r.account.clone(), r.client));
-        if let Some(w) = c.client.get_mut(&r.client) {
-            w.failures = w.failures.saturating_sub(1);
-        }
-        if let Some(w) = c.account.get_mut(&r.account) {
-            w.failures = w.failures.saturating_sub(1);
-        }
-    }
-
-    /// Entries held: (account and client, client, account).
-    pub fn len(&self) -> (usize, usize, usize) {
-        let c = self.counts();
-        (c.account_client.len(), c.client.len(), c.account.len())
+    pub async fn succeeded(&self, r: Reservation) -> Result<(), StoreError> {
+        self.store.forgive_attempt(&[r.pair], &r.totals).await
     }
 }
 
 /// Counts one kind of request per client in a window, such as single sign-ons started (each
-/// writes a row before anyone has signed in).
+/// writes a row before anyone has signed in). In the database, like [`SignInLimiter`].
 pub struct ClientLimiter {
+    kind: &'static str,
     limit: Limit,
-    max_keys: usize,
-    counts: Mutex<HashMap<Client, Window>>,
+    store: Store,
 }
 
 impl ClientLimiter {
-    pub fn new(limit: Limit, max_keys: usize) -> Self {
-        ClientLimiter {
-            limit,
-            max_keys: max_keys.max(1),
-            counts: Mutex::default(),
-        }
+    pub fn new(store: Store, kind: &'static str, limit: Limit) -> Self {
+        ClientLimiter { kind, limit, store }
     }
 
     /// Single sign-ons a client may start: 60 per 10 minutes.
-    pub fn sso_starts() -> Self {
+    pub fn sso_starts(store: Store) -> Self {
         ClientLimiter::new(
+            store,
+            "sso-start:client",
             Limit {
                 failures: 60,
                 window: Duration::from_secs(10 * 60),
             },
-            10_000,
         )
     }
 
-    /// Counts this request; `Err(wait)` (counting nothing) when the client has used up the
-    /// window.
-    pub fn hit(&self, addr: Option<IpAddr>, now: Instant) -> Result<(), Duration> {
-        let client = Client::of(addr);
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(wait) = blocked(counts.get(&client), self.limit, now) {
-            return Err(wait);
-        }
-        bump(&mut counts, client, self.limit, self.max_keys, now);
-        Ok(())
+    /// Counts this request at `now` (ms since the epoch); `Ok(Err(wait))` (counting nothing)
+    /// when the client has used up the window.
+    pub async fn hit(
+        &self,
+        addr: Option<IpAddr>,
+        now: i64,
+    ) -> Result<Result<(), Duration>, StoreError> {
+        let counter = Counter {
+            key: key(self.kind, &[&Client::of(addr).tag()]),
+            refuse_at: Some(self.limit.failures),
+            window_ms: millis(self.limit.window),
+        };
+        Ok(match self.store.count_attempt(&[counter], now).await? {
+            Counted::Yes(_) => Ok(()),
+            Counted::Refused { wait_ms } => Err(wait(wait_ms)),
+        })
     }
 }
 
@@ -242,145 +256,32 @@ fn progressive_delay(failures: u32, after: u32) -> Duration {
     }
 }
 
-fn blocked(w: Option<&Window>, limit: Limit, now: Instant) -> Option<Duration> {
-    w.filter(|w| w.ends > now && w.failures >= limit.failures)
-        .map(|w| w.ends - now)
-}
-
-/// Counts one failure for `key`; returns its failures in the current window.
-fn bump<K: std::hash::Hash + Eq + Clone>(
-    map: &mut HashMap<K, Window>,
-    key: K,
-    limit: Limit,
-    max_keys: usize,
-    now: Instant,
-) -> u32 {
-    if !map.contains_key(&key) && map.len() >= max_keys {
-        map.retain(|_, w| w.ends > now);
-        if map.len() >= max_keys {
-            if let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, w)| w.ends)
-                .map(|(k, _)| k.clone())
-            {
-                map.remove(&oldest);
-            }
-        }
-    }
-    let fresh = Window {
-        failures: 0,
-        ends: now + limit.window,
-    };
-    let w = map.entry(key).or_insert(fresh);
-    if w.ends <= now {
-        *w = fresh;
-    }
-    w.failures += 1;
-    w.failures
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn limiter(max_keys: usize) -> SignInLimiter {
-        let minute = |failures| Limit {
-            failures,
-            window: Duration::from_secs(60),
-        };
-        SignInLimiter::new(
-            Limits {
-                per_account_client: minute(3),
-                per_client: minute(5),
-                delay_after: minute(6),
-            },
-            max_keys,
-        )
-    }
 
     fn ip(s: &str) -> Option<IpAddr> {
         Some(s.parse().unwrap())
     }
 
     #[test]
-    fn a_client_is_refused_an_account_after_its_failures_until_the_window_ends() {
-        let l = limiter(100);
-        let t0 = Instant::now();
-        for _ in 0..3 {
-            drop(l.reserve(ip("10.0.0.1"), "a@x.test", t0).unwrap());
-        }
-        let wait = l.reserve(ip("10.0.0.1"), "a@x.test", t0).unwrap_err();
-        assert_eq!(wait, Duration::from_secs(60));
-        assert!(l.reserve(ip("10.0.0.1"), "b@x.test", t0).is_ok());
-        assert!(l
-            .reserve(ip("10.0.0.1"), "a@x.test", t0 + Duration::from_secs(61))
-            .is_ok());
-    }
-
-    #[test]
-    fn a_stranger_failing_does_not_lock_the_owner_out() {
-        let l = limiter(100);
-        let t0 = Instant::now();
-        for _ in 0..3 {
-            drop(l.reserve(ip("203.0.113.9"), "owner@x.test", t0).unwrap());
-        }
-        assert!(l.reserve(ip("203.0.113.9"), "owner@x.test", t0).is_err());
-        let owner = l.reserve(ip("198.51.100.2"), "owner@x.test", t0).unwrap();
-        assert_eq!(owner.delay, Duration::ZERO);
-        l.succeeded(owner);
-    }
-
-    #[test]
-    fn reservations_are_counted_before_any_password_is_checked() {
-        // Every reservation counts at once, so attempts racing each other cannot all pass.
-        let l = limiter(100);
-        let t0 = Instant::now();
-        let held: Vec<_> = (0..10)
-            .filter_map(|_| l.reserve(ip("10.0.0.1"), "a@x.test", t0).ok())
+    fn many_failures_at_one_account_slow_each_attempt_down_to_a_cap() {
+        let secs: Vec<u64> = (1..=12)
+            .map(|n| progressive_delay(n, 6).as_secs())
             .collect();
-        assert_eq!(held.len(), 3);
-    }
-
-    #[test]
-    fn success_forgives_the_clients_failures_at_that_account() {
-        let l = limiter(100);
-        let t0 = Instant::now();
-        for _ in 0..2 {
-            drop(l.reserve(None, "a@x.test", t0).unwrap());
-        }
-        l.succeeded(l.reserve(None, "a@x.test", t0).unwrap());
-        for _ in 0..3 {
-            drop(l.reserve(None, "a@x.test", t0).unwrap());
-        }
-        assert!(l.reserve(None, "a@x.test", t0).is_err());
-    }
-
-    #[test]
-    fn a_client_is_refused_after_failures_across_accounts() {
-        let l = limiter(100);
-        let t0 = Instant::now();
-        for i in 0..5 {
-            drop(
-                l.reserve(ip("10.0.0.2"), &format!("u{i}@x.test"), t0)
-                    .unwrap(),
-            );
-        }
-        assert!(l.reserve(ip("10.0.0.2"), "fresh@x.test", t0).is_err());
-        assert!(l.reserve(ip("10.0.0.3"), "fresh@x.test", t0).is_ok());
+        assert_eq!(secs, [0, 0, 0, 0, 0, 0, 1, 2, 4, 8, 8, 8]);
     }
 
     #[test]
     fn ipv6_clients_are_counted_by_their_64() {
-        let l = limiter(100);
-        let t0 = Instant::now();
-        for i in 0..3 {
-            let addr = format!("2001:db8:1:2::{i:x}");
-            drop(l.reserve(ip(&addr), "a@x.test", t0).unwrap());
-        }
-        assert!(l
-            .reserve(ip("2001:db8:1:2:ffff::1"), "a@x.test", t0)
-            .is_err());
-        assert!(l.reserve(ip("2001:db8:1:3::1"), "a@x.test", t0).is_ok());
+        assert_eq!(
+            Client::of(ip("2001:db8:1:2::1")),
+            Client::of(ip("2001:db8:1:2:ffff::1"))
+        );
+        assert_ne!(
+            Client::of(ip("2001:db8:1:2::1")),
+            Client::of(ip("2001:db8:1:3::1"))
+        );
         assert_eq!(
             Client::of(ip("::ffff:192.0.2.1")),
             Client::of(ip("192.0.2.1"))
@@ -388,49 +289,14 @@ mod tests {
     }
 
     #[test]
-    fn many_clients_at_one_account_are_slowed_not_refused() {
-        let l = limiter(100);
-        let t0 = Instant::now();
-        let delays: Vec<_> = (0..12)
-            .map(|i| {
-                l.reserve(ip(&format!("10.1.0.{i}")), "a@x.test", t0)
-                    .unwrap()
-                    .delay
-            })
-            .collect();
-        let secs: Vec<u64> = delays.iter().map(Duration::as_secs).collect();
-        assert_eq!(secs, [0, 0, 0, 0, 0, 0, 1, 2, 4, 8, 8, 8]);
-    }
-
-    #[test]
-    fn a_client_limiter_refuses_past_its_window_and_starts_again_after() {
-        let l = ClientLimiter::new(
-            Limit {
-                failures: 2,
-                window: Duration::from_secs(60),
-            },
-            10,
+    fn a_key_holds_no_address_or_email() {
+        let k = key(
+            "sign-in:account+client",
+            &["owner@x.test", &Client::of(ip("192.0.2.1")).tag()],
         );
-        let t0 = Instant::now();
-        assert!(l.hit(ip("10.0.0.1"), t0).is_ok());
-        assert!(l.hit(ip("10.0.0.1"), t0).is_ok());
-        assert_eq!(l.hit(ip("10.0.0.1"), t0), Err(Duration::from_secs(60)));
-        assert!(l.hit(ip("10.0.0.2"), t0).is_ok());
-        assert!(l.hit(ip("10.0.0.1"), t0 + Duration::from_secs(61)).is_ok());
-    }
-
-    #[test]
-    fn memory_stays_bounded_under_a_flood_of_keys() {
-        let l = limiter(50);
-        let t0 = Instant::now();
-        for i in 0..10_000u32 {
-            let ip = IpAddr::from(i.to_be_bytes());
-            drop(l.reserve(Some(ip), &format!("u{i}@x.test"), t0));
-        }
-        let (pairs, clients, accounts) = l.len();
-        assert!(
-            pairs <= 50 && clients <= 50 && accounts <= 50,
-            "{pairs} {clients} {accounts}"
-        );
+        assert_eq!(k.len(), 64);
+        assert!(!k.contains("x.test") && !k.contains("192"));
+        // Parts are kept apart: ("ab", "c") is not ("a", "bc").
+        assert_ne!(key("k", &["ab", "c"]), key("k", &["a", "bc"]));
     }
 }

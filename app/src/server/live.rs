@@ -13,8 +13,9 @@
 //! when their session ends, their membership or role changes, or the server shuts down.
 
 use super::auth;
+use super::metrics::Metrics;
 use super::state::AppState;
-use super::store::{EventRecord, Notice, Store, TenantScope};
+use super::store::{EventRecord, Job, Notice, Store, TenantScope};
 use crate::domain::{Role, TenantId};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -45,6 +46,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// The process's fan-out of committed events to open streams.
 pub struct Live {
     store: Store,
+    metrics: Arc<Metrics>,
     tenants: Mutex<HashMap<String, broadcast::Sender<Arc<EventRecord>>>>,
     closing: watch::Sender<bool>,
     streams: AtomicUsize,
@@ -60,9 +62,10 @@ impl std::fmt::Debug for Live {
 
 impl Live {
     /// Starts this process's dispatcher; it runs until [`Live::close`].
-    pub fn start(store: Store) -> Arc<Live> {
+    pub fn start(store: Store, metrics: Arc<Metrics>) -> Arc<Live> {
         let live = Arc::new(Live {
             store,
+            metrics,
             tenants: Mutex::default(),
             closing: watch::channel(false).0,
             streams: AtomicUsize::new(0),
@@ -178,7 +181,10 @@ impl Live {
                 Ok(events) => {
                     for e in events {
                         *head = e.seq;
+                        let lag = super::store::now_millis().saturating_sub(e.created_at);
                         let _ = tx.send(Arc::new(e));
+                        self.metrics
+                            .fanned_out(Duration::from_millis(u64::try_from(lag).unwrap_or(0)));
                     }
                 }
                 Err(e) => {
@@ -458,15 +464,19 @@ fn to_sse(e: &EventRecord) -> Event {
         .data(data.to_string())
 }
 
-/// Removes events past the retention, every `every`, until `shutdown`.
+/// Removes events past the retention, every `every`, until `shutdown`. With several replicas,
+/// one at a time prunes ([`Job::PruneEvents`]).
 pub async fn prune(store: Store, every: Duration, mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow() {
         let cutoff =
             super::store::now_millis() - i64::try_from(RETENTION.as_millis()).unwrap_or(i64::MAX);
-        match store.prune_events(cutoff).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "removed events past their retention"),
-            Err(e) => tracing::warn!(error = ?e, "event retention sweep failed"),
+        match store
+            .exclusively(Job::PruneEvents, store.prune_events(cutoff))
+            .await
+        {
+            Ok(Some(Ok(0)) | None) => {}
+            Ok(Some(Ok(n))) => tracing::info!(removed = n, "removed events past their retention"),
+            Ok(Some(Err(e))) | Err(e) => tracing::warn!(error = ?e, "event retention sweep failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

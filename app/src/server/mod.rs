@@ -11,6 +11,7 @@ pub mod jwks;
 pub mod limiter;
 pub mod live;
 pub mod mail;
+pub mod metrics;
 pub mod password;
 pub mod reconcile;
 pub mod routes;

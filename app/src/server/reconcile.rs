@@ -6,7 +6,9 @@
 
 use super::control_plane::contract::ListedInstance;
 use super::control_plane::ControlPlane;
-use super::store::{new_id, now_millis, InstanceRecord, Repair, Store, StoreError, TenantScope};
+use super::store::{
+    new_id, now_millis, InstanceRecord, Job, Repair, Store, StoreError, TenantScope,
+};
 use crate::domain::{InstanceId, ParamValue, ProviderConfig, Resources, Status, TenantId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -55,12 +57,19 @@ impl Reconciler {
         }
     }
 
-    /// A pass every `every` until `shutdown` turns true.
+    /// A pass every `every` until `shutdown` turns true. With several replicas, one at a time
+    /// reconciles ([`Job::Reconcile`]).
     pub async fn run(self, every: Duration, mut shutdown: watch::Receiver<bool>) {
         while !*shutdown.borrow() {
-            match self.run_once().await {
-                Ok(pass) => tracing::info!(?pass, "reconciled with the control plane"),
-                Err(e) => tracing::warn!(error = %e, "reconciliation pass failed"),
+            match self
+                .store
+                .exclusively(Job::Reconcile, self.run_once())
+                .await
+            {
+                Ok(Some(Ok(pass))) => tracing::info!(?pass, "reconciled with the control plane"),
+                Ok(None) => tracing::debug!("another replica is reconciling"),
+                Ok(Some(Err(e))) => tracing::warn!(error = %e, "reconciliation pass failed"),
+                Err(e) => tracing::warn!(error = %e, "reconciliation pass could not start"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}

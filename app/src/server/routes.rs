@@ -75,7 +75,7 @@ fn page_context(state: &AppState) {
 
 /// The layers every route sits behind, innermost first: the body size limit, panic
 /// containment, cross-site refusal and security headers, request id propagation,
-/// compression, tracing and the request id itself.
+/// compression, tracing, the request id itself, and counting for metrics.
 pub fn harden(app: Router<AppState>, state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
     app.layer(axum::middleware::from_fn(
@@ -107,6 +107,10 @@ pub fn harden(app: Router<AppState>, state: AppState) -> Router {
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         security::assign_request_id,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        super::metrics::count,
     ))
     .with_state(state)
 }

@@ -2,9 +2,10 @@ use super::control_plane::http::{Http, HttpSettings};
 use super::control_plane::signature::Keyring;
 use super::control_plane::ControlPlane;
 use super::embed::EmbedVerifier;
-use super::limiter::{ClientLimiter, SignInLimiter};
+use super::limiter::{ClientLimiter, Limits, SignInLimiter};
 use super::live::Live;
 use super::mail::Mailer;
+use super::metrics::Metrics;
 use super::password::Passwords;
 use super::sso::Sso;
 use super::store::{Store, StoreError};
@@ -94,6 +95,8 @@ pub struct AppState {
     pub callback_keys: Option<Arc<Keyring>>,
     /// Committed changes, fanned out to the open live streams.
     pub live: Arc<Live>,
+    /// This process's counters, scraped at `--metrics-addr`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Why the portal cannot start with this configuration. `serve` prints it and exits; the
@@ -170,8 +173,12 @@ impl AppState {
             Some((driver, keys)) => (Some(driver), Some(Arc::new(keys))),
             None => (None, None),
         };
+        let metrics = Arc::new(Metrics::default());
+        let sign_in_limiter = Arc::new(SignInLimiter::new(store.clone(), Limits::default()));
+        let sso_starts = Arc::new(ClientLimiter::sso_starts(store.clone()));
         Ok(AppState {
-            live: Live::start(store.clone()),
+            live: Live::start(store.clone(), metrics.clone()),
+            metrics,
             control_plane,
             callback_keys,
             embed,
@@ -181,9 +188,9 @@ impl AppState {
             store,
             provider: Arc::new(provider),
             settings: Arc::new(settings),
-            sign_in_limiter: Arc::new(SignInLimiter::default()),
+            sign_in_limiter,
             passwords: Arc::new(Passwords::default()),
-            sso_starts: Arc::new(ClientLimiter::sso_starts()),
+            sso_starts,
         })
     }
 }

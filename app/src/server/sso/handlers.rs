@@ -2,6 +2,7 @@
 
 use super::oidc::{IssuerClient, SsoError};
 use crate::domain::{SessionOrigin, TenantId, UserId};
+use crate::server::metrics::Refusal;
 use crate::server::service::onboarding::{admit_identity, NoAccess};
 use crate::server::state::AppState;
 use crate::server::store::SsoLogin;
@@ -12,7 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The cookie that ties a sign-in to the browser that started it.
 pub const BROWSER_COOKIE: &str = "__Host-portico_sso";
@@ -56,7 +57,15 @@ pub async fn start(
     };
     // Each start writes a row before anyone has signed in: a client gets only so many.
     let addr = security::client_addr(req.extensions(), headers, &state.settings.trusted_proxies);
-    if let Err(wait) = state.sso_starts.hit(addr, Instant::now()) {
+    let counted = match state.sso_starts.hit(addr, now_millis()).await {
+        Ok(counted) => counted,
+        Err(e) => {
+            tracing::error!(%request_id, error = ?e, "could not count the sign-in");
+            return security::internal_error_response(&request_id);
+        }
+    };
+    if let Err(wait) = counted {
+        state.metrics.refused(Refusal::SsoStarts);
         tracing::warn!(%request_id, ?addr, "single sign-on start refused: too many");
         let mut res = page(
             &state,

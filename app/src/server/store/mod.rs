@@ -15,12 +15,14 @@
 //! One file per aggregate; everything public is re-exported here, so callers name
 //! `crate::server::store::X` and never the file it lives in.
 
+mod attempts;
 mod audit;
 mod embed_tokens;
 mod error;
 mod events;
 mod instances;
 mod invitations;
+mod jobs;
 mod memberships;
 mod migrate;
 mod observations;
@@ -33,6 +35,7 @@ mod submit;
 mod tenants;
 mod users;
 
+pub use attempts::{Counted, Counter};
 pub use audit::{
     bounded_parameters, bounded_text, Actor, AuditEvent, AuditFilter, AUDIT_TEXT_MAX,
     DENIALS_AUDITED_PER_MINUTE,
@@ -41,10 +44,12 @@ pub use error::{Result, StoreError};
 pub use events::{EventHead, EventRecord, Notice};
 pub use instances::InstanceRecord;
 pub use invitations::InvitationRecord;
+pub use jobs::Job;
 pub use memberships::{MemberError, MemberRecord};
 pub use observations::{InstanceReport, Repair, PROVIDER_ACTOR};
 pub use operations::{
-    EventApplied, Finish, OpState, OperationRecord, Reported, SubmitError, Submitted,
+    EventApplied, Finish, OpState, OperationCount, OperationRecord, Reported, SubmitError,
+    Submitted,
 };
 pub use page::{Seek, Slice};
 pub use scope::TenantScope;

@@ -613,3 +613,36 @@ async fn settle_instance(
     insert_audit(tx, &event).await?;
     Ok(())
 }
+
+/// How many operations of one kind are in one state, across every tenant (for metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationCount {
+    pub kind: String,
+    pub state: String,
+    pub operations: i64,
+    /// When the oldest of them was requested (ms since the epoch).
+    pub oldest: i64,
+}
+
+impl Store {
+    /// Operations by kind and state, in every tenant: numbers only.
+    pub async fn operation_counts(&self) -> Result<Vec<OperationCount>> {
+        let sql = self.per_engine(
+            "SELECT kind, state, count(*), min(created_at) FROM operation \
+             GROUP BY kind, state ORDER BY kind, state",
+            "SELECT kind, state, operations, oldest FROM portico_operation_counts() \
+             ORDER BY kind, state",
+        );
+        let rows: Vec<(String, String, i64, i64)> =
+            self.pooled().await?.conn().fetch_all(Sql::new(sql)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(kind, state, operations, oldest)| OperationCount {
+                kind,
+                state,
+                operations,
+                oldest,
+            })
+            .collect())
+    }
+}
