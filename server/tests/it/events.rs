@@ -347,6 +347,19 @@ async fn the_stream_ends_with_the_session_or_the_role(engine: Engine) {
 async fn each_member_gets_exactly_their_tenants_events(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let base = app.serve().await;
+    three_tenants_at_random(&app, &[base]).await;
+}
+
+/// The same with two replicas on one PostgreSQL database: each member watches on both, and
+/// operations are requested on either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_replicas_each_member_gets_exactly_their_tenants_events() {
+    let app = TestApp::spawn(Engine::Postgres).await;
+    let bases = [app.serve().await, app.replica().await];
+    three_tenants_at_random(&app, &bases).await;
+}
+
+async fn three_tenants_at_random(app: &TestApp, bases: &[String]) {
     let tenants = [
         (
             "globex",
@@ -364,16 +377,25 @@ async fn each_member_gets_exactly_their_tenants_events(engine: Engine) {
             ["umbrella-core", "umbrella-lab", "umbrella-research"],
         ),
     ];
+    // A stream per tenant and replica.
     let mut members = Vec::new();
     for (tenant, email, names) in tenants {
         let cookie = app.sign_in(email, PW).await;
-        let mut stream = Stream::open(&base, &cookie, None).await;
-        let hello = stream.next(SOON).await.expect("hello");
         let mut ids = Vec::new();
         for n in names {
-            ids.push(instance_id(&app, tenant, n).await);
+            ids.push(instance_id(app, tenant, n).await);
         }
-        members.push((tenant, cookie, stream, hello.id.unwrap(), ids));
+        for base in bases {
+            let mut stream = Stream::open(base, &cookie, None).await;
+            let hello = stream.next(SOON).await.expect("hello");
+            members.push((
+                tenant,
+                cookie.clone(),
+                stream,
+                hello.id.unwrap(),
+                ids.clone(),
+            ));
+        }
     }
     // A fixed seed: the same sequence every run, and a failure names it.
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -385,23 +407,30 @@ async fn each_member_gets_exactly_their_tenants_events(engine: Engine) {
     };
     let ops = ["restart", "stop", "start", "restart"];
     for i in 0..24 {
-        let (_, cookie, _, _, ids) = &members[next(3)];
+        let (_, cookie, _, _, ids) = &members[next(members.len())];
         let instance = &ids[next(ids.len())];
         let op = ops[next(ops.len())];
+        let base = &bases[next(bases.len())];
         // Refusals are fine (they are audited too); only the transport must work.
-        let res = app
-            .call_json(
-                Some(cookie),
-                "request_operation",
-                json!({"instance_id": instance, "request": {"operation": op}, "idempotency_key": format!("f{i}")}),
-            )
-            .await;
-        assert!(res.status < 500, "{}", res.body);
+        let res = reqwest::Client::new()
+            .post(format!("{base}/api/request_operation"))
+            .header("cookie", cookie.as_str())
+            .header("accept", "application/json")
+            .json(&json!({"instance_id": instance, "request": {"operation": op}, "idempotency_key": format!("f{i}")}))
+            .send()
+            .await
+            .expect("the replica answers");
+        let status = res.status();
+        assert!(
+            status.as_u16() < 500,
+            "{status}: {}",
+            res.text().await.unwrap_or_default()
+        );
         if i % 5 == 4 {
-            drain(&app).await;
+            drain(app).await;
         }
     }
-    drain(&app).await;
+    drain(app).await;
 
     for (tenant, _, stream, from, ids) in &mut members {
         let log = app

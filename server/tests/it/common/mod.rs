@@ -288,6 +288,34 @@ impl TestApp {
         self.serve_on(listener)
     }
 
+    /// A second replica on this app's PostgreSQL database, as another `portico serve` process
+    /// would be: its own store (pool and `LISTEN` connection), state and router, served on a
+    /// loopback port until the test ends; returns its base URL.
+    pub async fn replica(&self) -> String {
+        let urls = self
+            .db
+            .pg
+            .as_ref()
+            .expect("replicas share a PostgreSQL database");
+        let store = Store::connect(&urls.app).await.expect("open postgres");
+        let state = AppState::build(
+            leptos_options(),
+            store,
+            (*self.state.provider).clone(),
+            (*self.state.settings).clone(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the replica does not start: {e}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local address");
+        let app =
+            routes::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
     /// Serves the router on a listener bound beforehand, so its URL can be handed out (to a
     /// control plane that calls back) before the portal's configuration is complete.
     pub fn serve_on(&self, listener: tokio::net::TcpListener) -> String {
