@@ -101,7 +101,7 @@ ensure_build_tools() {
 build_release() {
   step "the build step itself (cargo build -p portico-site; cold here: 3 min)"
   (cd "$REPO_ROOT" && cargo build --release --quiet -p portico-site)
-  step "the server and the bundle, side by side (cold here: 14 min; unchanged: 1 s)"
+  step "the server and the bundle, side by side (cold here: 13 min; unchanged: 1 s)"
   (cd "$REPO_ROOT" && "$CARGO_TARGET_DIR/release/portico-site" build "${WASM_CARGO_ARGS[@]}")
   step_done
 }
