@@ -34,9 +34,10 @@ impl Store {
     /// skipped.
     ///
     /// On PostgreSQL the pass holds a session-level advisory lock on a connection of its own for
-    /// as long as it runs. That connection is closed afterwards rather than returned to the pool,
-    /// so the lock ends with it even if the pass is cancelled half-way (the process shutting
-    /// down), and a replica that dies mid-pass releases the job with its connection. SQLite
+    /// as long as it runs, and unlocks it when done. That connection is then closed rather than
+    /// returned to the pool, so the lock ends with it even if the pass is cancelled half-way
+    /// (the process shutting down), and a replica that dies mid-pass releases the job with its
+    /// connection. SQLite
     /// serves one process, which runs every pass.
     pub async fn exclusively<T>(
         &self,
@@ -57,7 +58,15 @@ impl Store {
             return Ok(None);
         }
         let out = pass.await;
-        drop(conn);
+        // At once, for whichever replica is next; should this fail, closing the connection
+        // (on drop) releases the lock all the same, only a moment later.
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(job.key())
+            .execute(&mut *conn)
+            .await;
+        if let Err(e) = unlocked {
+            tracing::debug!(?job, error = %e, "advisory unlock failed; the lock ends with its connection");
+        }
         Ok(Some(out))
     }
 }
