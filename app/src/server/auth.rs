@@ -8,7 +8,7 @@ use super::metrics::Refusal;
 use super::password::PasswordError;
 use super::state::AppState;
 use super::store::{
-    now_millis, Job, NewSession, SessionRecord, StoreError, TenantScope, UserCredentials,
+    millis, now_millis, Job, NewSession, SessionRecord, StoreError, TenantScope, UserCredentials,
 };
 use crate::domain::{Email, SessionOrigin, TenantId, UserId};
 use base64::Engine;
@@ -164,10 +164,6 @@ pub async fn start_session_lasting(
         })
         .await?;
     Ok(token)
-}
-
-fn millis(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The header that carries an embedded session's token when the browser keeps no cookie for

@@ -18,7 +18,7 @@
 //! The counts are kept in the database (`attempt_window`), so replicas on one PostgreSQL share
 //! them, and a restart forgets nothing.
 
-use super::store::{Counted, Counter, Store, StoreError};
+use super::store::{millis, Counted, Counter, Store, StoreError};
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -111,10 +111,6 @@ fn key(kind: &str, parts: &[&str]) -> String {
         h.update(p.as_bytes());
     }
     hex(&h.finalize())
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn wait(ms: i64) -> Duration {

@@ -140,14 +140,8 @@ async fn drain(app: &TestApp) {
 }
 
 async fn instance_id(app: &TestApp, tenant: &str, name: &str) -> String {
-    app.db
-        .store
-        .list_instances(&scope(tenant))
+    common::instance_named(app, tenant, name)
         .await
-        .unwrap()
-        .into_iter()
-        .find(|i| i.name == name)
-        .unwrap_or_else(|| panic!("no instance {name}"))
         .id
         .to_string()
 }

@@ -5,9 +5,9 @@ use crate::common;
 use app::domain::{Role, Status, TenantId};
 use app::server::control_plane::{Simulated, SimulatedSettings};
 use app::server::store::AuditFilter;
-use app::server::store::{now_millis, InstanceRecord, TenantScope};
+use app::server::store::{now_millis, TenantScope};
 use app::server::worker::{Worker, WorkerSettings};
-use common::{Engine, TestApp};
+use common::{instance_named, Engine, TestApp};
 use serde_json::json;
 use std::time::Duration;
 
@@ -15,17 +15,6 @@ const PW: &str = "portico-demo";
 
 fn scope(t: &str) -> TenantScope {
     TenantScope::for_tests(TenantId::parse(t).unwrap())
-}
-
-async fn instance_named(app: &TestApp, tenant: &str, name: &str) -> InstanceRecord {
-    app.db
-        .store
-        .list_instances(&scope(tenant))
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|i| i.name == name)
-        .unwrap_or_else(|| panic!("no instance {name}"))
 }
 
 fn worker(app: &TestApp, failure_rate: f64, settings: WorkerSettings) -> Worker {

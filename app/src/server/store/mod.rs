@@ -93,6 +93,11 @@ pub fn now_millis() -> i64 {
     i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// A duration in milliseconds, as timestamps are stored.
+pub fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }

@@ -2,9 +2,10 @@
 //! real router served on a loopback port.
 #![allow(dead_code)]
 
+use app::domain::TenantId;
 use app::server::config;
 use app::server::state::{AppState, Settings};
-use app::server::store::Store;
+use app::server::store::{InstanceRecord, Store, TenantScope};
 use app::server::{demo, routes};
 use leptos::config::LeptosOptions;
 
@@ -214,6 +215,19 @@ impl Reply {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
+}
+
+/// The instance called `name` in `tenant`, as the store has it now.
+pub async fn instance_named(app: &TestApp, tenant: &str, name: &str) -> InstanceRecord {
+    let scope = TenantScope::for_tests(TenantId::parse(tenant).expect("a tenant id"));
+    app.db
+        .store
+        .list_instances(&scope)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i.name == name)
+        .unwrap_or_else(|| panic!("no instance {name}"))
 }
 
 /// The real router with the demo provider and demo data, driven request by request.

@@ -1,10 +1,11 @@
 //! What the control-plane tests share: secrets in environment variables, the portal's
 //! configuration with the `http` driver, and reading the store.
 
+pub use crate::common::instance_named;
 use crate::common::TestApp;
 use app::domain::TenantId;
 use app::server::control_plane::signature::{Keyring, Secret};
-use app::server::store::{now_millis, InstanceRecord, OperationRecord, TenantScope};
+use app::server::store::{now_millis, OperationRecord, TenantScope};
 use app::server::worker::{Worker, WorkerSettings};
 use serde_json::json;
 use std::time::Duration;
@@ -17,17 +18,6 @@ pub fn fixture(name: &str) -> String {
 
 pub fn scope(t: &str) -> TenantScope {
     TenantScope::for_tests(TenantId::parse(t).unwrap())
-}
-
-pub async fn instance_named(app: &TestApp, tenant: &str, name: &str) -> InstanceRecord {
-    app.db
-        .store
-        .list_instances(&scope(tenant))
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|i| i.name == name)
-        .unwrap_or_else(|| panic!("no instance {name}"))
 }
 
 pub async fn operation(app: &TestApp, tenant: &str, id: &str) -> OperationRecord {
