@@ -122,6 +122,7 @@ for (const email of ROLES) {
       const pages = {
         create: await page.getByRole('link', { name: 'New instance' }).count(),
         members: await nav.getByRole('link', { name: 'Members' }).count(),
+        tokens: await nav.getByRole('link', { name: 'API tokens' }).count(),
         audit: await nav.getByRole('link', { name: 'Audit log' }).count(),
       };
       const notAvailable = page.getByText(/^Not available: /);
@@ -152,6 +153,11 @@ for (const email of ROLES) {
         await check(page, 'members', problems);
         await page.getByRole('list', { name: 'Members' }).getByText('Remove…').first().click();
         await check(page, 'members, a "Remove…" disclosure open', problems);
+      }
+      if (pages.tokens) {
+        await page.goto('/tokens');
+        await pageReady(page, 'tokens');
+        await check(page, 'API tokens', problems);
       }
       if (pages.audit) {
         await page.goto('/audit');

@@ -116,10 +116,40 @@ pub struct ServeArgs {
     #[arg(long, env = "PORTICO_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxy: Vec<std::net::IpAddr>,
 
+    /// Requests each API token may make a minute on /api/v1; more get 429 with Retry-After.
+    #[arg(long, env = "PORTICO_API_RATE_LIMIT", default_value_t = 600,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_rate_limit: u32,
+
+    /// An environment variable holding a provider key (ppk_…) for /provider/v1, besides those
+    /// made with `portico provider-key create` (repeat, or comma-separated). The key is named
+    /// after the variable in the audit log.
+    #[arg(long, env = "PORTICO_PROVIDER_KEY_ENV", value_delimiter = ',')]
+    pub provider_key_env: Vec<String>,
+
     /// Serve Prometheus metrics (GET /metrics) on this address, e.g. 127.0.0.1:9464: an
     /// address of its own, for the operator's network only. Without it, no metrics are served.
     #[arg(long, env = "PORTICO_METRICS_ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProviderKeyCommand {
+    /// Create a key and print it: it is not shown again (only its hash is stored).
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// Print a new key without storing it, for an environment variable that
+    /// --provider-key-env names.
+    Generate,
+    /// The keys, with when each was last used.
+    List,
+    /// Revoke a key: refused from its next request on.
+    Revoke {
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -157,6 +187,12 @@ pub enum Command {
     SetPassword {
         #[arg(long)]
         email: String,
+    },
+    /// Provider keys for the provider API (/provider/v1): create (the key is printed once),
+    /// list, revoke.
+    ProviderKey {
+        #[command(subcommand)]
+        command: ProviderKeyCommand,
     },
     /// Print an embed token signed with a private key, as the provider's backend would mint
     /// it (issuer and audience from the configuration's [embed]). For trying embedding out

@@ -6,7 +6,7 @@ use app::server::password::Passwords;
 use app::server::{auth, config, control_plane, demo, routes, state, store, telemetry, worker};
 use axum::serve::ListenerExt;
 use clap::Parser;
-use cli::{Cli, Command, LogFormat, ServeArgs};
+use cli::{Cli, Command, LogFormat, ProviderKeyCommand, ServeArgs};
 use std::path::Path;
 
 mod cli;
@@ -214,8 +214,80 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::ProviderKey { command } => {
+            let store = open_store(&cli).await?;
+            provider_key(&store, command).await
+        }
         Command::Serve(args) => serve(&cli, args, provider).await,
     }
+}
+
+/// The provider keys held by the environment variables named: each variable's name and the
+/// hash of its key. A named variable that is unset or holds no well-formed key stops the start.
+fn provider_keys_from_env(vars: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    use app::domain::api_token::{well_formed, SecretKind};
+    let mut out = Vec::new();
+    for var in vars.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        let key = std::env::var(var)
+            .with_context(|| format!("--provider-key-env names {var}, which is not set"))?;
+        if !well_formed(SecretKind::ProviderKey, key.trim()) {
+            bail!(
+                "{var} does not hold a provider key (ppk_…); make one with `portico provider-key \
+                 create --name <name>` or keep the one printed before"
+            );
+        }
+        out.push((var.to_owned(), auth::token_hash(key.trim())));
+    }
+    Ok(out)
+}
+
+async fn provider_key(store: &store::Store, command: &ProviderKeyCommand) -> anyhow::Result<()> {
+    match command {
+        ProviderKeyCommand::Create { name } => {
+            let (key, secret) = app::server::service::provider::create_key(store, name)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!(
+                "created provider key {:?}; store it now, it is not shown again:",
+                key.name
+            );
+            println!("{secret}");
+        }
+        ProviderKeyCommand::Generate => {
+            println!(
+                "{}",
+                app::server::service::tokens::new_secret(
+                    app::domain::api_token::SecretKind::ProviderKey
+                )
+            );
+        }
+        ProviderKeyCommand::List => {
+            let keys = store.list_provider_keys().await?;
+            if keys.is_empty() {
+                println!("no provider keys");
+            }
+            for k in keys {
+                let when = |t: Option<i64>| {
+                    t.map_or(
+                        "never".to_owned(),
+                        app::server::control_plane::contract::rfc3339,
+                    )
+                };
+                let state = match k.revoked_at {
+                    Some(t) => format!("revoked {}", when(Some(t))),
+                    None => format!("last used {}", when(k.last_used_at)),
+                };
+                println!("{}\t{state}", k.name);
+            }
+        }
+        ProviderKeyCommand::Revoke { name } => {
+            if !store.revoke_provider_key(name, store::now_millis()).await? {
+                bail!("no live provider key named {name:?}");
+            }
+            println!("revoked provider key {name:?}");
+        }
+    }
+    Ok(())
 }
 
 async fn create_admin(
@@ -284,6 +356,8 @@ async fn serve(cli: &Cli, args: &ServeArgs, provider: ProviderConfig) -> anyhow:
         behind_tls: args.behind_tls,
         max_body_bytes: args.max_body_bytes,
         trusted_proxies: args.trusted_proxy.clone(),
+        api_requests_per_minute: args.api_rate_limit,
+        provider_keys: provider_keys_from_env(&args.provider_key_env)?,
     };
     let leptos_options = leptos_options(&args.leptos_config)?;
     let addr = leptos_options.site_addr;

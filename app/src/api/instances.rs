@@ -26,7 +26,7 @@ pub async fn list_instances(
             let (state, who) = principal().await?;
             let filter = InstanceFilter::from_query(&environment, &status, &q);
             let at = page::seek(&after, &before)?;
-            Ok(instances::list(&state, &who, &filter, &at).await?)
+            Ok(instances::list(&state, &who, &filter, &at, instances::PAGE_SIZE).await?)
         }
         .await,
     )

@@ -39,6 +39,10 @@ pub struct InstanceSummary {
     pub status: Status,
     pub replicas: u32,
     pub updated_at: String,
+    /// The same moment in milliseconds since the epoch, for the REST API; never sent to the
+    /// browser (which shows the text above).
+    #[serde(skip)]
+    pub updated_millis: i64,
     /// What the signed-in user may do to this instance now, as the policy decides, and why not.
     pub actions: Vec<ActionState>,
     /// The operation queued or running on this instance, if any.
@@ -79,6 +83,12 @@ pub struct InstanceDetail {
     pub editable: Vec<FormParam>,
     pub created_at: String,
     pub updated_at: String,
+    /// The same moments in milliseconds since the epoch, for the REST API; never sent to the
+    /// browser (which shows the text above).
+    #[serde(skip)]
+    pub created_millis: i64,
+    #[serde(skip)]
+    pub updated_millis: i64,
 }
 
 /// One lifecycle action on an instance: allowed, or the reason it is not.
@@ -165,6 +175,9 @@ pub struct Me {
     /// Signed in from inside the provider's iframe, whose page has its own navigation: the
     /// portal shows no header or sign-out of its own.
     pub hide_header: bool,
+    /// The provider suspended the organisation: everything shows, nothing changes.
+    #[serde(default)]
+    pub suspended: bool,
 }
 
 /// What the create form offers: only the tenant plan's environments, regions, limits and
@@ -229,6 +242,7 @@ mod tests {
             status,
             replicas: 1,
             updated_at: String::new(),
+            updated_millis: 0,
             actions: vec![],
             in_flight: None,
             status_note: None,
@@ -284,6 +298,8 @@ mod tests {
             instance_status: Status::Stopping,
             progress_message: None,
             progress_percent: None,
+            requested_millis: 0,
+            finished_millis: None,
         };
         let json = serde_json::to_value(&status).unwrap();
         assert_eq!(json["state"], "running");
@@ -344,6 +360,12 @@ pub struct OperationStatus {
     pub progress_message: Option<String>,
     #[serde(default)]
     pub progress_percent: Option<u8>,
+    /// When it was asked for and when it ended, in milliseconds since the epoch, for the REST
+    /// API; never sent to the browser.
+    #[serde(skip)]
+    pub requested_millis: i64,
+    #[serde(skip)]
+    pub finished_millis: Option<i64>,
 }
 
 impl OperationStatus {
@@ -424,6 +446,10 @@ impl From<AuditOutcome> for String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub time: String,
+    /// The same moment in milliseconds since the epoch, for the REST API; never sent to the
+    /// browser (which shows the text above).
+    #[serde(skip)]
+    pub time_millis: i64,
     pub actor: String,
     pub role: String,
     pub instance: String,

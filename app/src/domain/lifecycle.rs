@@ -40,6 +40,7 @@ impl fmt::Display for Role {
 
 /// A lifecycle operation a plan may enable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Operation {
     Create,
@@ -179,6 +180,7 @@ impl fmt::Display for Status {
 /// Where an operation stands: queued, running under a worker's lease, or finished. Stored and
 /// sent as the lowercase word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum OperationState {
     Queued,

@@ -25,6 +25,7 @@ pub struct NewInvitation {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum EmailDelivery {
     /// No SMTP server is configured: the admin sends the link.

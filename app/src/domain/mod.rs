@@ -1,5 +1,6 @@
 //! Pure types and rules shared by the browser and the server: no IO, no leptos, no cfg.
 
+pub mod api_token;
 pub mod events;
 pub mod ids;
 pub mod instance;

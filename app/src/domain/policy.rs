@@ -24,6 +24,7 @@ pub struct InstanceFacts<'a> {
 
 /// An operation on an existing instance, with its parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(tag = "operation", rename_all = "kebab-case")]
 pub enum Request {
     Stop,
@@ -55,6 +56,7 @@ impl Request {
 
 /// A request to create an instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CreateRequest {
     pub name: String,
     pub environment: String,
@@ -128,6 +130,8 @@ pub enum Denial {
     },
     DeleteProtected,
     ConfirmationMismatch,
+    /// The provider suspended the tenant: its people may look but not act.
+    TenantSuspended,
 }
 
 impl Denial {
@@ -193,6 +197,10 @@ impl fmt::Display for Denial {
             Denial::RegionNotInPlan { region } => {
                 write!(f, "The plan does not offer the {region} region.")
             }
+            Denial::TenantSuspended => f.write_str(
+                "Your organisation's account is suspended: you can see everything, but changes \
+                 are off until your provider resumes it.",
+            ),
             Denial::QuotaReached { quota } => {
                 write!(
                     f,

@@ -14,6 +14,7 @@ pub mod mail;
 pub mod metrics;
 pub mod password;
 pub mod reconcile;
+pub mod rest;
 pub mod routes;
 pub mod security;
 pub mod service;

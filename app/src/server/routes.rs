@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         // Server functions are routed by leptos_routes_with_context below, each with its
         // own method (all POST: no mutating one is reachable by a GET a link could send).
         .route("/api/{*fn_name}", any(no_such_function))
+        .merge(super::rest::router(&state))
         .nest_service(&bundle_path, bundle)
         .leptos_routes_with_context(&state, routes, move || page_context(&ctx), {
             let options = state.leptos_options.clone();

@@ -35,6 +35,11 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpAddr>,
     /// The SMTP server and sender that email invitations; links need `public_origin`.
     pub smtp: Option<Smtp>,
+    /// Requests each API token may make a minute; more get 429.
+    pub api_requests_per_minute: u32,
+    /// Provider keys given in the environment: each variable's name and the SHA-256 of the
+    /// key it holds (the secret itself is not kept).
+    pub provider_keys: Vec<(String, String)>,
 }
 
 /// Where invitation emails go out.
@@ -64,6 +69,8 @@ impl Default for Settings {
             max_body_bytes: 256 * 1024,
             trusted_proxies: Vec::new(),
             smtp: None,
+            api_requests_per_minute: 600,
+            provider_keys: Vec::new(),
         }
     }
 }

@@ -257,14 +257,23 @@ impl Worker {
             return Ok(Err(format!("the plan {} no longer exists", inst.plan_id)));
         };
         let tenant = self.store.tenant(&scope).await?;
-        let member = self.store.member(&scope, &op.requested_by).await?;
-        let refusal = match &member {
-            None => Some("the requester is no longer a member of the organisation".to_owned()),
-            Some(m) => {
+        // The requester must still be allowed: a member still in the tenant, or a token
+        // still live; judged with their role now, not the one they asked with.
+        let requester = self.requester(&scope, op).await?;
+        let refusal = match &requester {
+            None => Some(
+                if op.requested_by.as_str().starts_with("token-") {
+                    "the API token that asked was revoked or has expired"
+                } else {
+                    "the requester is no longer a member of the organisation"
+                }
+                .to_owned(),
+            ),
+            Some((role, _)) => {
                 let roles = &self.provider.roles;
                 let decision = match &op.request {
                     OperationRequest::Create(_) => {
-                        policy::permitted(roles, m.role, Operation::Create, plan)
+                        policy::permitted(roles, *role, Operation::Create, plan)
                     }
                     OperationRequest::Change(req) => {
                         // Judge against the status the request started from, without itself
@@ -273,18 +282,14 @@ impl Worker {
                             status: op.previous_status,
                             ..inst.facts(plan, false)
                         };
-                        policy::check(roles, m.role, &facts, req)
+                        policy::check(roles, *role, &facts, req)
                     }
                 };
                 decision.err().map(|d| d.to_string())
             }
         };
-        let requested_by = match member {
-            Some(m) => RequestedBy::User {
-                user_id: m.user_id.to_string(),
-                email: m.email,
-                role: op.requested_role,
-            },
+        let requested_by = match requester {
+            Some((_, who)) => who,
             None => RequestedBy::User {
                 user_id: op.requested_by.to_string(),
                 email: String::new(),
@@ -299,6 +304,39 @@ impl Worker {
             },
             requested_by,
             refusal,
+        }))
+    }
+
+    /// Who asked for `op`, if they may still act: their role now and how the control plane
+    /// hears of them.
+    async fn requester(
+        &self,
+        scope: &TenantScope,
+        op: &OperationRecord,
+    ) -> Result<Option<(crate::domain::Role, RequestedBy)>, StoreError> {
+        if let Some(token_id) = op.requested_by.as_str().strip_prefix("token-") {
+            let token = self.store.api_token(scope, token_id).await?;
+            return Ok(token.filter(|t| t.live(now_millis())).map(|t| {
+                (
+                    t.role,
+                    RequestedBy::ApiToken {
+                        token_id: t.id,
+                        name: t.name,
+                        role: t.role,
+                    },
+                )
+            }));
+        }
+        let member = self.store.member(scope, &op.requested_by).await?;
+        Ok(member.map(|m| {
+            (
+                m.role,
+                RequestedBy::User {
+                    user_id: m.user_id.to_string(),
+                    email: m.email,
+                    role: op.requested_role,
+                },
+            )
         }))
     }
 

@@ -13,6 +13,35 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 const ACTORS: [&str; 5] = ["anonymous", "viewer", "operator", "admin", "other"];
+/// The actors of an `/api/v1` or `/provider/v1` row: no credentials, an admin's session
+/// cookie, API tokens of each role, an expired and a revoked admin token, another tenant's
+/// admin token, and a provider key.
+const API_ACTORS: [&str; 9] = [
+    "anonymous",
+    "session",
+    "viewer",
+    "operator",
+    "admin",
+    "expired",
+    "revoked",
+    "other",
+    "provider",
+];
+
+fn is_api(row: &Value) -> bool {
+    row["call"].as_str().is_some_and(|c| {
+        c.split_once(' ')
+            .is_some_and(|(_, p)| p.starts_with("/api/v1/") || p.starts_with("/provider/v1/"))
+    })
+}
+
+fn actors_of(row: &Value) -> &'static [&'static str] {
+    if is_api(row) {
+        &API_ACTORS
+    } else {
+        &ACTORS
+    }
+}
 const TENANTS: [&str; 3] = ["globex", "initech", "umbrella"];
 const PW: &str = "portico-demo";
 
@@ -46,7 +75,8 @@ fn email_of(actor: &str, tenant: &str) -> Option<String> {
 /// The tenant whose data an actor may see (none for anonymous).
 fn home_of(actor: &str, tenant: &str) -> Option<&'static str> {
     match actor {
-        "anonymous" => None,
+        "anonymous" | "session" | "expired" | "revoked" => None,
+        "provider" => TENANTS.into_iter().find(|t| *t == tenant),
         "other" => Some(other_tenant(tenant)),
         _ => TENANTS.into_iter().find(|t| *t == tenant),
     }
@@ -107,6 +137,9 @@ struct Fixture {
     /// A pending invitation to the row's tenant: its link token and its id.
     invite: String,
     invitation: String,
+    /// An API token of the row's tenant: its id.
+    token: String,
+    tenant: String,
 }
 
 async fn fixture(row: &Value) -> Fixture {
@@ -168,6 +201,19 @@ async fn fixture(row: &Value) -> Fixture {
         invite = path.trim_start_matches("/invite/").to_owned();
         invitation = auth::token_hash(&invite);
     }
+    let mut token = String::new();
+    if row.to_string().contains("{token}") {
+        let admin = app.sign_in(&format!("admin@{tenant}.test"), PW).await;
+        let res = app
+            .call(
+                Some(&admin),
+                "create_api_token",
+                &[("name", "fixture"), ("role", "viewer")],
+            )
+            .await;
+        assert_eq!(res.status, 200, "fixture token: {}", res.body);
+        token = res.json()["token"]["id"].as_str().unwrap().to_owned();
+    }
     Fixture {
         app,
         id,
@@ -176,6 +222,8 @@ async fn fixture(row: &Value) -> Fixture {
         user,
         invite,
         invitation,
+        token,
+        tenant: tenant.to_owned(),
     }
 }
 
@@ -188,6 +236,8 @@ fn fill(v: &Value, f: &Fixture, email: &str) -> Value {
                 .replace("{user}", &f.user)
                 .replace("{invite}", &f.invite)
                 .replace("{invitation}", &f.invitation)
+                .replace("{token}", &f.token)
+                .replace("{tenant}", &f.tenant)
                 .replace("{email}", email),
         ),
         Value::Array(a) => Value::Array(a.iter().map(|x| fill(x, f, email)).collect()),
@@ -200,12 +250,90 @@ fn fill(v: &Value, f: &Fixture, email: &str) -> Value {
     }
 }
 
+/// The `Authorization` secret an API actor sends, and the cookie the `session` actor does.
+async fn api_credentials(
+    actor: &str,
+    tenant: &str,
+    f: &Fixture,
+) -> (Option<String>, Option<String>) {
+    let app = &f.app;
+    match actor {
+        "anonymous" => (None, None),
+        "session" => (
+            Some(app.sign_in(&format!("admin@{tenant}.test"), PW).await),
+            None,
+        ),
+        "viewer" | "operator" | "admin" => (None, Some(app.api_token(tenant, actor).await)),
+        "other" => (
+            None,
+            Some(app.api_token(other_tenant(tenant), "admin").await),
+        ),
+        "revoked" => {
+            let admin = app.sign_in(&format!("admin@{tenant}.test"), PW).await;
+            let res = app
+                .call(
+                    Some(&admin),
+                    "create_api_token",
+                    &[("name", "revoked"), ("role", "admin")],
+                )
+                .await;
+            assert_eq!(res.status, 200, "creating: {}", res.body);
+            let created = res.json();
+            let id = created["token"]["id"].as_str().unwrap();
+            let res = app
+                .call(Some(&admin), "revoke_api_token", &[("id", id)])
+                .await;
+            assert_eq!(res.status, 200, "revoking: {}", res.body);
+            (None, Some(created["secret"].as_str().unwrap().to_owned()))
+        }
+        "expired" => {
+            let secret = app::server::service::tokens::new_secret(
+                app::domain::api_token::SecretKind::TenantToken,
+            );
+            let scope = TenantScope::for_tests(TenantId::parse(tenant).unwrap());
+            let actor = app::server::store::Actor {
+                user_id: app::domain::UserId::parse("matrix").unwrap(),
+                email: format!("admin@{tenant}.test"),
+                role: Role::Admin,
+                request_id: None,
+            };
+            let now = app::server::store::now_millis();
+            let new = app::server::store::NewApiToken {
+                id: app::server::store::new_id(),
+                name: "expired".into(),
+                role: Role::Admin,
+                token_hash: auth::token_hash(&secret),
+                expires_at: Some(now - 1000),
+            };
+            app.db
+                .store
+                .create_api_token(&scope, &actor, &new, now - 2000)
+                .await
+                .unwrap();
+            (None, Some(secret))
+        }
+        "provider" => {
+            let (_, secret) = app::server::service::provider::create_key(&app.db.store, "matrix")
+                .await
+                .unwrap();
+            (None, Some(secret))
+        }
+        a => panic!("unknown API actor {a}"),
+    }
+}
+
 async fn run_cell(row: &Value, actor: &str, f: &Fixture) -> Reply {
     let tenant = row["tenant"].as_str().unwrap();
-    let email = email_of(actor, tenant);
-    let cookie = match &email {
-        Some(e) => Some(f.app.sign_in(e, PW).await),
-        None => None,
+    let (cookie, bearer, email) = if is_api(row) {
+        let (cookie, bearer) = api_credentials(actor, tenant, f).await;
+        (cookie, bearer, None)
+    } else {
+        let email = email_of(actor, tenant);
+        let cookie = match &email {
+            Some(e) => Some(f.app.sign_in(e, PW).await),
+            None => None,
+        };
+        (cookie, None, email)
     };
     let as_email = email.unwrap_or_else(|| format!("nobody@{tenant}.test"));
     let call = row["call"].as_str().unwrap();
@@ -215,14 +343,21 @@ async fn run_cell(row: &Value, actor: &str, f: &Fixture) -> Reply {
     let body = fill(row.get("body").unwrap_or(&json!({})), f, &as_email);
     let req = match method {
         "GET" => Request::get(path).header("accept", "text/html"),
-        "POST" => Request::post(path).header("accept", "application/json"),
+        "POST" | "PATCH" | "DELETE" => Request::builder()
+            .method(method)
+            .uri(path)
+            .header("accept", "application/json"),
         m => panic!("unsupported method {m}"),
     };
     let req = match &cookie {
         Some(c) => req.header("cookie", c),
         None => req,
     };
-    let req = if method == "GET" {
+    let req = match &bearer {
+        Some(b) => req.header("authorization", format!("Bearer {b}")),
+        None => req,
+    };
+    let req = if method == "GET" || method == "DELETE" {
         req.body(Body::empty())
     } else if row["json"].as_bool().unwrap_or(false) {
         req.header("content-type", "application/json")
@@ -257,17 +392,17 @@ async fn every_cell_of_the_authorization_matrix_holds() {
         let actors: BTreeSet<&str> = expect.keys().map(String::as_str).collect();
         assert_eq!(
             actors,
-            ACTORS.into_iter().collect(),
+            actors_of(row).iter().copied().collect(),
             "{call} ({tenant}) must give every actor an outcome"
         );
         let mutates = row["mutates"].as_bool().unwrap_or(false);
         let shared = fixture(row).await;
         let names = instance_names(&shared.app).await;
-        for actor in ACTORS {
+        for &actor in actors_of(row) {
             let want = expect[actor].as_u64().unwrap() as u16;
             // A cell that changes state runs alone, so the others see the demo data as seeded.
             let fresh;
-            let f = if mutates && want == 200 {
+            let f = if mutates && (200..300).contains(&want) {
                 fresh = fixture(row).await;
                 &fresh
             } else {
@@ -337,6 +472,9 @@ fn every_endpoint_has_a_row_and_every_row_an_endpoint() {
         endpoints.insert(format!("GET {}", shape(listing.path())));
     }
     for (method, path) in routes::PLAIN_ROUTES {
+        endpoints.insert(format!("{method} {}", shape(path)));
+    }
+    for (method, path) in app::server::rest::route_list() {
         endpoints.insert(format!("{method} {}", shape(path)));
     }
     let missing: Vec<_> = endpoints.difference(&in_matrix).collect();

@@ -303,3 +303,53 @@ fn a_flag_of_one_subcommand_is_refused_by_another() {
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--sim-hang"));
 }
+
+#[test]
+fn provider_keys_are_printed_once_listed_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| portico(dir.path()).args(args).output().unwrap();
+    let out = run(&["migrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["provider-key", "create", "--name", "billing"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let secret = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        app::domain::api_token::well_formed(
+            app::domain::api_token::SecretKind::ProviderKey,
+            &secret
+        ),
+        "{secret}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not shown again"));
+    let out = run(&["provider-key", "create", "--name", "billing"]);
+    assert!(!out.status.success(), "a name is taken once");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+
+    let out = run(&["provider-key", "list"]);
+    let list = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(list.contains("billing\tlast used never"), "{list}");
+    assert!(!list.contains(&secret));
+
+    assert!(run(&["provider-key", "revoke", "--name", "billing"])
+        .status
+        .success());
+    let again = run(&["provider-key", "revoke", "--name", "billing"]);
+    assert!(!again.status.success());
+    let list = String::from_utf8_lossy(&run(&["provider-key", "list"]).stdout).into_owned();
+    assert!(list.contains("billing\trevoked"), "{list}");
+
+    let out = run(&["provider-key", "generate"]);
+    let generated = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(app::domain::api_token::well_formed(
+        app::domain::api_token::SecretKind::ProviderKey,
+        &generated
+    ));
+}

@@ -95,6 +95,12 @@ pub enum RequestedBy {
         email: String,
         role: Role,
     },
+    /// A script with one of the tenant's API tokens, acting with the token's role.
+    ApiToken {
+        token_id: String,
+        name: String,
+        role: Role,
+    },
     /// The provider itself.
     Provider,
     /// A schedule.

@@ -80,6 +80,7 @@ pub async fn page(
 fn entry(e: AuditEvent) -> AuditEntry {
     AuditEntry {
         time: timestamp(e.created_at, true),
+        time_millis: e.created_at,
         actor: e.actor_email.or(e.user_id).unwrap_or_default(),
         role: e.role.unwrap_or_default(),
         instance: e

@@ -2,7 +2,7 @@
 
 use super::operations::op_status;
 use super::page;
-use super::session::tenant_plan;
+use super::session::{suspended, tenant_plan};
 use super::{timestamp, Principal, ServiceError};
 use crate::domain::policy::{self, Denial};
 use crate::domain::{
@@ -17,20 +17,28 @@ use crate::server::store::{now_millis, InstanceRecord, OpState, OperationRecord,
 /// the 40 KB budget for a page; a person scanning for an instance also has the search box.
 pub const PAGE_SIZE: usize = 50;
 
+/// The most instances one page may hold, however many a caller asks for.
+pub const MAX_PAGE_SIZE: usize = 200;
+
 /// One page of the tenant's instances that match `filter`, by name, read from `at`, with how
-/// many match in all.
+/// many match in all; `size` instances a page (at most [`MAX_PAGE_SIZE`]).
 pub async fn list(
     state: &AppState,
     who: &Principal,
     filter: &InstanceFilter,
     at: &Seek<String>,
+    size: usize,
 ) -> Result<Page<InstanceSummary>, ServiceError> {
+    if !(1..=MAX_PAGE_SIZE).contains(&size) {
+        return Err(ServiceError::invalid(
+            "limit",
+            format!("must be 1 to {MAX_PAGE_SIZE}"),
+        ));
+    }
     let scope = who.scope();
-    let (slice, total) = state
-        .store
-        .instance_page(&scope, filter, at, PAGE_SIZE)
-        .await?;
+    let (slice, total) = state.store.instance_page(&scope, filter, at, size).await?;
     let in_flight = state.store.operations_in_flight(&scope).await?;
+    let suspended = suspended(state, who).await?;
     Ok(page::page(
         slice,
         at,
@@ -38,7 +46,7 @@ pub async fn list(
         |i| i.name.clone(),
         |i| {
             let op = in_flight.iter().find(|o| o.instance_id == i.id);
-            card(state, who, &i, op)
+            card(state, who, &i, op, suspended)
         },
     ))
 }
@@ -59,7 +67,8 @@ pub async fn get(
     id: &str,
 ) -> Result<InstanceDetail, ServiceError> {
     let (i, in_flight) = load(state, who, id).await?;
-    Ok(detail(state, who, &i, in_flight.as_ref()))
+    let suspended = suspended(state, who).await?;
+    Ok(detail(state, who, &i, in_flight.as_ref(), suspended))
 }
 
 /// One of the tenant's instances as the list shows it (a card reloads itself with this after
@@ -70,7 +79,8 @@ pub async fn get_summary(
     id: &str,
 ) -> Result<InstanceSummary, ServiceError> {
     let (i, in_flight) = load(state, who, id).await?;
-    Ok(card(state, who, &i, in_flight.as_ref()))
+    let suspended = suspended(state, who).await?;
+    Ok(card(state, who, &i, in_flight.as_ref(), suspended))
 }
 
 /// One of the tenant's instances and the operation queued or running on it, if any. A malformed
@@ -104,13 +114,14 @@ fn card(
     who: &Principal,
     i: &InstanceRecord,
     in_flight: Option<&OperationRecord>,
+    suspended: bool,
 ) -> InstanceSummary {
     let mut out = summary(state, i);
     out.in_flight = in_flight.map(|o| op_status(o, i.status));
     out.actions = state
         .provider
         .plan(&i.plan_id)
-        .map(|pl| actions(state, who, i, pl, in_flight.is_some()))
+        .map(|pl| actions(state, who, i, pl, in_flight.is_some(), suspended))
         .unwrap_or_default();
     out
 }
@@ -124,6 +135,9 @@ pub async fn create_options(
     let plan = tenant_plan(state, who).await?;
     let p = &state.provider;
     let mut denied = policy::permitted(&p.roles, who.role(), Operation::Create, plan).err();
+    if denied.is_none() && suspended(state, who).await? {
+        denied = Some(Denial::TenantSuspended);
+    }
     if denied.is_none() {
         let existing = state
             .store
@@ -160,6 +174,7 @@ fn summary(state: &AppState, i: &InstanceRecord) -> InstanceSummary {
         status: i.status,
         replicas: i.resources.replicas,
         updated_at: timestamp(i.updated_at, false),
+        updated_millis: i.updated_at,
         actions: vec![],
         in_flight: None,
         status_note: status_note(state, i),
@@ -198,6 +213,7 @@ fn detail(
     who: &Principal,
     i: &InstanceRecord,
     in_flight: Option<&OperationRecord>,
+    suspended: bool,
 ) -> InstanceDetail {
     let p = &state.provider;
     let plan = p.plan(&i.plan_id);
@@ -230,7 +246,7 @@ fn detail(
         parameters,
         endpoints: i.endpoints.clone(),
         actions: plan
-            .map(|pl| actions(state, who, i, pl, in_flight.is_some()))
+            .map(|pl| actions(state, who, i, pl, in_flight.is_some(), suspended))
             .unwrap_or_default(),
         in_flight: in_flight.map(|op| op_status(op, i.status)),
         bounds: plan.map_or(
@@ -245,6 +261,8 @@ fn detail(
         editable: plan.map(editable).unwrap_or_default(),
         created_at: timestamp(i.created_at, false),
         updated_at: timestamp(i.updated_at, false),
+        created_millis: i.created_at,
+        updated_millis: i.updated_at,
     }
 }
 
@@ -256,6 +274,7 @@ fn actions(
     i: &InstanceRecord,
     plan: &Plan,
     in_flight: bool,
+    suspended: bool,
 ) -> Vec<ActionState> {
     let facts = i.facts(plan, in_flight);
     let mut out: Vec<ActionState> = [
@@ -270,6 +289,11 @@ fn actions(
     .map(|op| ActionState {
         operation: op,
         reason: policy::availability(&state.provider.roles, who.role(), op, &facts)
+            .and(if suspended {
+                Err(Denial::TenantSuspended)
+            } else {
+                Ok(())
+            })
             .err()
             .map(|d| d.to_string()),
     })

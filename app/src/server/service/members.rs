@@ -69,6 +69,7 @@ pub async fn invite(
     role_name: &str,
 ) -> Result<NewInvitation, ServiceError> {
     admin(who)?;
+    super::session::ensure_active(state, who).await?;
     let email = Email::parse(email).map_err(|e| ServiceError::invalid("email", e))?;
     let role = role("role", role_name)?;
     let scope = who.scope();
@@ -118,12 +119,12 @@ async fn deliver(
         return EmailDelivery::NotConfigured;
     };
     let link = format!("{}{path}", origin.trim_end_matches('/'));
-    let session = who.session();
+    let invited_by = who.display_name();
     let mail = Invitation {
         to: email,
         provider: &state.provider.provider.name,
-        tenant: &session.tenant_name,
-        invited_by: &session.display_name,
+        tenant: who.tenant_name(),
+        invited_by: &invited_by,
         role: role.as_str(),
         link: &link,
         days: INVITATION_DAYS,
@@ -148,6 +149,7 @@ pub async fn change_role(
     role_name: &str,
 ) -> Result<(), ServiceError> {
     admin(who)?;
+    super::session::ensure_active(state, who).await?;
     let role = role("role", role_name)?;
     state
         .store

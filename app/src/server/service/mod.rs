@@ -15,7 +15,9 @@ pub mod onboarding;
 pub mod operations;
 pub mod page;
 mod principal;
+pub mod provider;
 pub mod session;
+pub mod tokens;
 
 pub use error::ServiceError;
 pub use principal::Principal;

@@ -1,13 +1,14 @@
 //! Asking for lifecycle operations and following them. A request is checked by the policy and
 //! recorded, with its audit line, in one store transaction; the worker carries it out.
 
-use super::session::tenant_plan;
+use super::page;
+use super::session::{ensure_active, tenant_plan};
 use super::{Principal, ServiceError};
 use crate::domain::policy::{self, CreateRequest, Denial, OperationRequest, Request};
-use crate::domain::{InstanceId, OperationStatus, ParamValue, Plan, Status};
+use crate::domain::{InstanceId, OperationStatus, Page, ParamValue, Plan, Status};
 use crate::server::state::AppState;
 use crate::server::store::{
-    new_id, now_millis, InstanceRecord, OperationRecord, Submitted, TenantScope,
+    new_id, now_millis, InstanceRecord, OperationRecord, Seek, Submitted, TenantScope,
 };
 use std::collections::BTreeMap;
 
@@ -24,6 +25,7 @@ pub async fn request(
     let Ok(id) = InstanceId::parse(instance_id) else {
         return Err(ServiceError::NotFound);
     };
+    ensure_active(state, who).await?;
     let scope = who.scope();
     let plan_of = |plan_id: &str| state.provider.plan(plan_id);
     // The plan is needed for redaction before the transaction; a missing instance is simply
@@ -70,6 +72,7 @@ pub async fn create(
     idempotency_key: &str,
 ) -> Result<OperationStatus, ServiceError> {
     let key = key(idempotency_key)?;
+    ensure_active(state, who).await?;
     let scope = who.scope();
     let plan = tenant_plan(state, who).await?;
     // Parameters the customer did not set take the plan's defaults.
@@ -134,6 +137,52 @@ pub async fn status(
     status_of(state, &scope, &op).await
 }
 
+/// How many operations a page of an instance's history holds.
+pub const HISTORY_PAGE: usize = 50;
+
+/// One of the tenant's instances' operations, newest first: the first page, or the one after
+/// `cursor` (a previous page's `next`).
+pub async fn history(
+    state: &AppState,
+    who: &Principal,
+    instance_id: &str,
+    cursor: &str,
+) -> Result<Page<OperationStatus>, ServiceError> {
+    let Ok(id) = InstanceId::parse(instance_id) else {
+        return Err(ServiceError::NotFound);
+    };
+    let scope = who.scope();
+    let inst = state
+        .store
+        .get_instance(&scope, &id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let before = match page::seek(cursor, "")? {
+        Seek::After(key) => {
+            let (at, op) = key.split_once('/').ok_or(ServiceError::BadPageLink)?;
+            let at = at.parse::<i64>().map_err(|_| ServiceError::BadPageLink)?;
+            Some((at, op.to_owned()))
+        }
+        _ => None,
+    };
+    let slice = state
+        .store
+        .operation_history(&scope, &id, before, HISTORY_PAGE)
+        .await?;
+    Ok(page::page(
+        slice,
+        &Seek::After(String::new()),
+        None,
+        |o| format!("{}/{}", o.created_at, o.id),
+        |o| op_status(&o, inst.status),
+    ))
+    .map(|mut p: Page<OperationStatus>| {
+        // Only forward: a script walks the history from the newest.
+        p.previous = None;
+        p
+    })
+}
+
 fn key(k: &str) -> Result<String, ServiceError> {
     let k = k.trim().to_owned();
     if k.is_empty() || k.len() > 128 {
@@ -175,6 +224,8 @@ pub(super) fn op_status(op: &OperationRecord, instance_status: Status) -> Operat
         instance_status,
         progress_message: op.progress_message.clone(),
         progress_percent: op.progress_percent,
+        requested_millis: op.created_at,
+        finished_millis: op.finished_at,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Signing in and out, and who the signed-in person is.
 
 use super::{Principal, ServiceError};
+use crate::domain::policy::Denial;
 use crate::domain::{members::may_manage_members, policy, ActionState, Email, Me, Operation};
 use crate::domain::{Plan, SsoButton};
 use crate::server::auth;
@@ -47,16 +48,27 @@ pub fn sign_in_options(state: &AppState) -> Vec<SsoButton> {
 
 /// The signed-in person, their tenant and what the shell may offer them.
 pub async fn me(state: &AppState, who: &Principal) -> Result<Me, ServiceError> {
-    let r = who.session();
+    let Some(r) = who.session() else {
+        return Err(ServiceError::internal(
+            "me() asked for a principal without a session",
+        ));
+    };
     let plan = tenant_plan(state, who).await?;
+    let suspended = suspended(state, who).await?;
     let p = &state.provider;
     Ok(Me {
         create: ActionState {
             operation: Operation::Create,
             reason: policy::permitted(&p.roles, who.role(), Operation::Create, plan)
+                .and(if suspended {
+                    Err(Denial::TenantSuspended)
+                } else {
+                    Ok(())
+                })
                 .err()
                 .map(|d| d.to_string()),
         },
+        suspended,
         can_read_audit: p.audit.may_read(who.role()),
         can_manage_members: may_manage_members(who.role()),
         logo_url: p
@@ -77,6 +89,25 @@ pub async fn me(state: &AppState, who: &Principal) -> Result<Me, ServiceError> {
             .map(|e| (e.id.clone(), e.name.clone()))
             .collect(),
     })
+}
+
+/// Refused when the provider has suspended the principal's tenant: its people may look but
+/// not act.
+pub(super) async fn ensure_active(state: &AppState, who: &Principal) -> Result<(), ServiceError> {
+    if suspended(state, who).await? {
+        return Err(Denial::TenantSuspended.into());
+    }
+    Ok(())
+}
+
+/// Whether the provider has suspended the principal's tenant.
+pub(super) async fn suspended(state: &AppState, who: &Principal) -> Result<bool, ServiceError> {
+    Ok(state
+        .store
+        .tenant(&who.scope())
+        .await?
+        .suspended_at
+        .is_some())
 }
 
 /// The plan the principal's tenant is on.

@@ -64,6 +64,24 @@ impl Store {
         Ok(Counted::Yes(counts))
     }
 
+    /// Counts one request against `key`'s window of `window_ms`, refused or not (a client
+    /// that keeps sending while refused stays refused): how many the window holds now, and
+    /// when it ends.
+    pub async fn count_request(&self, key: &str, window_ms: i64, now: i64) -> Result<(u32, i64)> {
+        let (attempts, ends_at): (i64, i64) = self
+            .pooled()
+            .await?
+            .conn()
+            .fetch_one(
+                Sql::new(COUNT)
+                    .bind(key)
+                    .bind(now.saturating_add(window_ms))
+                    .bind(now),
+            )
+            .await?;
+        Ok((u32::try_from(attempts).unwrap_or(u32::MAX), ends_at))
+    }
+
     /// Takes back an attempt: the `forget` windows go altogether, the `uncount` ones hold one
     /// attempt fewer.
     pub async fn forgive_attempt(&self, forget: &[String], uncount: &[String]) -> Result<()> {

@@ -19,7 +19,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// PostgreSQL names the violated constraint (`DatabaseError::constraint`, its default name
 /// `<table>_<columns>_key` or `<table>_pkey`); SQLite names none, only the columns in its
 /// message: "UNIQUE constraint failed: instance.tenant_id, instance.name".
-const CONFLICTS: [Conflict; 4] = [
+const CONFLICTS: [Conflict; 5] = [
     Conflict {
         postgres: "tenant_pkey",
         sqlite: "tenant.tenant_id",
@@ -39,6 +39,11 @@ const CONFLICTS: [Conflict; 4] = [
         postgres: "operation_tenant_id_idempotency_key_key",
         sqlite: "operation.tenant_id, operation.idempotency_key",
         message: "this idempotency key was already used",
+    },
+    Conflict {
+        postgres: "provider_key_name_key",
+        sqlite: "provider_key.name",
+        message: "a provider key with this name already exists",
     },
 ];
 

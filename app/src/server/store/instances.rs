@@ -218,6 +218,16 @@ pub(super) async fn instance_in(
 
 impl Store {
     pub async fn insert_instance(&self, scope: &TenantScope, i: &InstanceRecord) -> Result<()> {
+        self.insert_instance_audited(scope, i, None).await
+    }
+
+    /// As [`Store::insert_instance`], with `audit` written in the same transaction.
+    pub async fn insert_instance_audited(
+        &self,
+        scope: &TenantScope,
+        i: &InstanceRecord,
+        audit: Option<&super::AuditEvent>,
+    ) -> Result<()> {
         if &i.tenant_id != scope.tenant_id() {
             return Err(StoreError::Conflict(
                 "instance belongs to another tenant".into(),
@@ -259,6 +269,9 @@ impl Store {
             .map_err(on_constraint)?;
         let created = NewEvent::instance(EventKind::InstanceCreated, i.id.as_str());
         emit(&mut tx, tenant, created, i.created_at).await?;
+        if let Some(e) = audit {
+            super::audit::insert_audit(&mut tx, e).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -15,6 +15,7 @@
 //! One file per aggregate; everything public is re-exported here, so callers name
 //! `crate::server::store::X` and never the file it lives in.
 
+mod api_tokens;
 mod attempts;
 mod audit;
 mod embed_tokens;
@@ -28,6 +29,7 @@ mod migrate;
 mod observations;
 mod operations;
 mod page;
+mod provider_keys;
 mod scope;
 mod sessions;
 mod sso;
@@ -35,6 +37,7 @@ mod submit;
 mod tenants;
 mod users;
 
+pub use api_tokens::{ApiTokenRecord, NewApiToken};
 pub use attempts::{Counted, Counter};
 pub use audit::{
     bounded_parameters, bounded_text, Actor, AuditEvent, AuditFilter, AUDIT_TEXT_MAX,
@@ -52,10 +55,11 @@ pub use operations::{
     Submitted,
 };
 pub use page::{Seek, Slice};
+pub use provider_keys::ProviderKeyRecord;
 pub use scope::TenantScope;
 pub use sessions::{NewSession, SessionRecord};
 pub use sso::SsoLogin;
-pub use tenants::TenantRecord;
+pub use tenants::{TenantChange, TenantRecord};
 pub use users::UserCredentials;
 
 use crate::domain::Role;

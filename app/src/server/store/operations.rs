@@ -249,6 +249,41 @@ impl Store {
         self.one_operation(scope, q).await
     }
 
+    /// An instance's operations, newest first, `limit` at a time: those older than `before`
+    /// (a `(created_at, operation id)` from the previous page) when given.
+    pub async fn operation_history(
+        &self,
+        scope: &TenantScope,
+        instance: &InstanceId,
+        before: Option<(i64, String)>,
+        limit: usize,
+    ) -> Result<super::Slice<OperationRecord>> {
+        let tenant = scope.tenant_id().as_str();
+        let (at, id) = before.unwrap_or((i64::MAX, String::new()));
+        let mut tx = self.begin_in(tenant).await?;
+        let rows: Vec<OperationRow> = tx
+            .conn()
+            .fetch_all(
+                Sql::new(format!(
+                    "SELECT {OP_COLUMNS} FROM operation WHERE tenant_id = $1 AND instance_id = $2 \
+                       AND (created_at < $3 OR (created_at = $3 AND operation_id < $4)) \
+                     ORDER BY created_at DESC, operation_id DESC LIMIT $5"
+                ))
+                .bind(tenant)
+                .bind(instance.as_str())
+                .bind(at)
+                .bind(id)
+                .bind(super::page::read_limit(limit)),
+            )
+            .await?;
+        tx.commit().await?;
+        let rows = rows
+            .into_iter()
+            .map(OperationRecord::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(super::Slice::from_read(rows, limit, false))
+    }
+
     async fn one_operation(&self, scope: &TenantScope, q: Sql) -> Result<Option<OperationRecord>> {
         let mut tx = self.begin_in(scope.tenant_id().as_str()).await?;
         let row: Option<OperationRow> = tx.conn().fetch_optional(q).await?;

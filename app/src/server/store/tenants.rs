@@ -9,6 +9,9 @@ pub struct TenantRecord {
     pub id: TenantId,
     pub name: String,
     pub plan_id: String,
+    /// When the provider suspended it: its people may look but not act.
+    pub suspended_at: Option<i64>,
+    pub created_at: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -16,6 +19,16 @@ struct TenantRow {
     tenant_id: String,
     name: String,
     plan_id: String,
+    suspended_at: Option<i64>,
+    created_at: i64,
+}
+
+/// What the provider changes about a tenant; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TenantChange {
+    pub name: Option<String>,
+    pub plan_id: Option<String>,
+    pub suspended: Option<bool>,
 }
 
 impl TryFrom<TenantRow> for TenantRecord {
@@ -25,6 +38,8 @@ impl TryFrom<TenantRow> for TenantRecord {
             id: parse_id(r.tenant_id)?,
             name: r.name,
             plan_id: r.plan_id,
+            suspended_at: r.suspended_at,
+            created_at: r.created_at,
         })
     }
 }
@@ -94,8 +109,81 @@ impl Store {
         let row: TenantRow = tx
             .conn()
             .fetch_one(
-                Sql::new("SELECT tenant_id, name, plan_id FROM tenant WHERE tenant_id = $1")
-                    .bind(tenant),
+                Sql::new(
+                    "SELECT tenant_id, name, plan_id, suspended_at, created_at FROM tenant \
+                     WHERE tenant_id = $1",
+                )
+                .bind(tenant),
+            )
+            .await?;
+        tx.commit().await?;
+        row.try_into()
+    }
+
+    /// Applies the provider's `change` to the tenant and audits it (by `actor`, as
+    /// "tenant-update" with what changed); answers the tenant as it now is.
+    pub async fn update_tenant(
+        &self,
+        scope: &TenantScope,
+        actor: &super::Actor,
+        change: &TenantChange,
+        now: i64,
+    ) -> Result<TenantRecord> {
+        let tenant = scope.tenant_id().as_str();
+        let mut tx = self.begin_in(tenant).await?;
+        let suspended_at = change.suspended.map(|s| if s { Some(now) } else { None });
+        tx.conn()
+            .execute(
+                Sql::new(
+                    "UPDATE tenant SET name = COALESCE($2, name), plan_id = COALESCE($3, plan_id), \
+                       suspended_at = CASE WHEN $4 THEN COALESCE(suspended_at, $5) \
+                                           WHEN $6 THEN NULL ELSE suspended_at END, \
+                       updated_at = $5 \
+                     WHERE tenant_id = $1",
+                )
+                .bind(tenant)
+                .bind(change.name.as_deref())
+                .bind(change.plan_id.as_deref())
+                .bind(suspended_at == Some(Some(now)))
+                .bind(now)
+                .bind(suspended_at == Some(None)),
+            )
+            .await?;
+        let mut parameters = serde_json::Map::new();
+        if let Some(n) = &change.name {
+            parameters.insert("name".into(), n.clone().into());
+        }
+        if let Some(p) = &change.plan_id {
+            parameters.insert("plan".into(), p.clone().into());
+        }
+        if let Some(s) = change.suspended {
+            parameters.insert("suspended".into(), s.into());
+        }
+        let event = super::AuditEvent {
+            id: super::new_id(),
+            tenant_id: tenant.to_owned(),
+            user_id: Some(actor.user_id.to_string()),
+            actor_email: Some(actor.email.clone()),
+            role: None,
+            instance_id: None,
+            instance_name: None,
+            operation_id: None,
+            operation: Some("tenant-update".into()),
+            parameters: serde_json::Value::Object(parameters).to_string(),
+            outcome: crate::domain::AuditOutcome::Succeeded.into(),
+            reason: None,
+            request_id: actor.request_id.clone(),
+            created_at: now,
+        };
+        super::audit::insert_audit(&mut tx, &event).await?;
+        let row: TenantRow = tx
+            .conn()
+            .fetch_one(
+                Sql::new(
+                    "SELECT tenant_id, name, plan_id, suspended_at, created_at FROM tenant \
+                     WHERE tenant_id = $1",
+                )
+                .bind(tenant),
             )
             .await?;
         tx.commit().await?;

@@ -21,6 +21,11 @@ pub fn Shell(children: ChildrenFn) -> impl IntoView {
                     Ok(me) => {
                         // Pages inside the frame read the signed-in user from context.
                         provide_context(me.clone());
+                        let suspended = me.suspended.then(|| view! {
+                            <p class="suspended-banner" role="status">
+                                "Your organisation's account is suspended: you can see everything, but changes are off until your provider resumes it."
+                            </p>
+                        });
                         let header = if me.hide_header {
                             view! {
                                 <EmbeddedNav
@@ -32,8 +37,10 @@ pub fn Shell(children: ChildrenFn) -> impl IntoView {
                         } else {
                             view! { <Header me/> }.into_any()
                         };
+
                         view! {
                             {header}
+                            {suspended}
                             // Whether the page follows changes as they happen (ui/live.js).
                             <p id="live-state" class="live-state" role="status"></p>
                             <main id="main" class="page">{children.read_value()()}</main>
@@ -106,6 +113,7 @@ fn Header(me: Me) -> impl IntoView {
                 <A href="/instances">"Instances"</A>
                 {me.can_read_audit.then(|| view! { <A href="/audit">"Audit log"</A> })}
                 {me.can_manage_members.then(|| view! { <A href="/members">"Members"</A> })}
+                {me.can_manage_members.then(|| view! { <A href="/tokens">"API tokens"</A> })}
             </nav>
             <div class="who">
                 <span class="tenant">{me.tenant_name.clone()}</span>
@@ -128,6 +136,7 @@ fn EmbeddedNav(can_read_audit: bool, can_manage_members: bool) -> impl IntoView 
             <A href="/instances">"Instances"</A>
             {can_read_audit.then(|| view! { <A href="/audit">"Audit log"</A> })}
             {can_manage_members.then(|| view! { <A href="/members">"Members"</A> })}
+            {can_manage_members.then(|| view! { <A href="/tokens">"API tokens"</A> })}
         </nav>
     }
 }

@@ -4,6 +4,7 @@ mod instance;
 mod instances;
 mod members;
 mod sign_in;
+mod tokens;
 
 pub use audit::AuditPage;
 pub use create::CreatePage;
@@ -11,6 +12,7 @@ pub use instance::InstancePage;
 pub use instances::InstanceList;
 pub use members::{InvitePage, MembersPage};
 pub use sign_in::SignIn;
+pub use tokens::TokensPage;
 
 use super::components::set_http_status;
 use leptos::prelude::*;

@@ -433,6 +433,48 @@ impl TestApp {
         (path.trim_start_matches("/invite/").to_owned(), json)
     }
 
+    /// A new API token of `tenant` acting as `role`, created by its admin in the portal:
+    /// the secret.
+    pub async fn api_token(&self, tenant: &str, role: &str) -> String {
+        let admin = self
+            .sign_in(&format!("admin@{tenant}.test"), "portico-demo")
+            .await;
+        let name = format!("{role} token {}", app::server::store::new_id());
+        let res = self
+            .call(
+                Some(&admin),
+                "create_api_token",
+                &[("name", &name), ("role", role)],
+            )
+            .await;
+        assert_eq!(res.status, 200, "creating a token: {}", res.body);
+        res.json()["secret"].as_str().unwrap().to_owned()
+    }
+
+    /// An API request with the token `secret` (none when `None`), a JSON body when given.
+    pub async fn api(
+        &self,
+        secret: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Reply {
+        let mut req = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("accept", "application/json");
+        if let Some(s) = secret {
+            req = req.header("authorization", format!("Bearer {s}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(b.to_string())),
+            None => req.body(axum::body::Body::empty()),
+        };
+        self.send(req.unwrap()).await
+    }
+
     /// Signs in and returns the `name=value` of the session cookie.
     pub async fn sign_in(&self, email: &str, password: &str) -> String {
         let res = self

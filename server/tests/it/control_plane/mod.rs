@@ -5,7 +5,7 @@
 mod callbacks;
 mod harness;
 mod node;
-mod openapi;
+pub(crate) mod openapi;
 mod reference;
 mod reference_process;
 mod restart;

@@ -25,7 +25,7 @@ const SCRIPT: &str = concat!(
 );
 
 /// Runs the validator; its success and what it printed.
-fn validator(doc: &Path, instances: &[(&str, &Path)]) -> (bool, String) {
+pub(crate) fn validator(doc: &Path, instances: &[(&str, &Path)]) -> (bool, String) {
     let mut cmd = Command::new("node");
     cmd.arg(SCRIPT).arg(doc);
     for (schema, file) in instances {
@@ -42,7 +42,7 @@ fn validator(doc: &Path, instances: &[(&str, &Path)]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-fn write(dir: &Path, name: &str, json: &Value) -> PathBuf {
+pub(crate) fn write(dir: &Path, name: &str, json: &Value) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, serde_json::to_vec_pretty(json).unwrap()).unwrap();
     path
@@ -134,6 +134,17 @@ async fn the_served_document_is_valid_openapi_and_matches_what_portico_sends() {
         "provider-command.json",
         &serde_json::to_value(provider_command).unwrap(),
     );
+    let mut token_command = command();
+    token_command.requested_by = RequestedBy::ApiToken {
+        token_id: "3f1c".into(),
+        name: "nightly stop".into(),
+        role: Role::Operator,
+    };
+    let token_command = write(
+        dir.path(),
+        "token-command.json",
+        &serde_json::to_value(token_command).unwrap(),
+    );
     let event = OperationEvent {
         seq: 2,
         report: OperationReport {
@@ -154,6 +165,7 @@ async fn the_served_document_is_valid_openapi_and_matches_what_portico_sends() {
         &[
             ("OperationCommand", &user_command),
             ("OperationCommand", &provider_command),
+            ("OperationCommand", &token_command),
             ("OperationEvent", &event),
         ],
     );
