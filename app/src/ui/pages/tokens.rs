@@ -62,8 +62,8 @@ fn TokenAdmin(initial: Vec<ApiTokenView>) -> impl IntoView {
         <h1>"API tokens"</h1>
         <p class="hint">
             "Scripts and the portico-ctl command line act with a token, as a member with its role would. "
-            "Send it as Authorization: Bearer <token> to /api/v1 (described at "
-            <a href="/api/v1/openapi.json">"/api/v1/openapi.json"</a>")."
+            "Send it as Authorization: Bearer <token> to /api/v1, which "
+            <code>"/api/v1/openapi.json"</code>" describes."
         </p>
         <Show when=move || error().is_some()>
             <div class="error-box" role="alert">{error}</div>
