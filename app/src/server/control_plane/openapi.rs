@@ -238,7 +238,16 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// `GET /control-plane/v1/openapi.json`: public, like the contract it describes.
 pub async fn serve() -> Response {
     static JSON: OnceLock<String> = OnceLock::new();
-    let json = JSON.get_or_init(|| {
+    served(&JSON, document)
+}
+
+/// An OpenAPI document as Portico serves each of its contracts: the JSON made once (in
+/// `cell`), public and cacheable for five minutes.
+pub fn served(
+    cell: &'static OnceLock<String>,
+    document: fn() -> utoipa::openapi::OpenApi,
+) -> Response {
+    let json = cell.get_or_init(|| {
         document()
             .to_pretty_json()
             .expect("the OpenAPI document serializes")

@@ -9,8 +9,7 @@ use crate::domain::policy::{CreateRequest, Request};
 use crate::domain::{
     EmailDelivery, Endpoint, Operation, OperationState, ParamValue, Resources, Role, Status,
 };
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use std::sync::OnceLock;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -111,17 +110,5 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// `GET /api/v1/openapi.json`.
 pub async fn serve() -> Response {
     static JSON: OnceLock<String> = OnceLock::new();
-    let json = JSON.get_or_init(|| {
-        document()
-            .to_pretty_json()
-            .expect("the OpenAPI document serializes")
-    });
-    (
-        [
-            (CONTENT_TYPE, "application/json"),
-            (CACHE_CONTROL, "public, max-age=300"),
-        ],
-        json.clone(),
-    )
-        .into_response()
+    crate::server::control_plane::openapi::served(&JSON, document)
 }

@@ -17,7 +17,6 @@ use crate::server::service::{instances, members, operations, Principal};
 use crate::server::state::AppState;
 use crate::server::store::{TenantChange, TenantRecord};
 use axum::extract::{Path, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
@@ -444,17 +443,5 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// `GET /provider/v1/openapi.json`.
 pub async fn serve() -> Response {
     static JSON: OnceLock<String> = OnceLock::new();
-    let json = JSON.get_or_init(|| {
-        document()
-            .to_pretty_json()
-            .expect("the OpenAPI document serializes")
-    });
-    (
-        [
-            (CONTENT_TYPE, "application/json"),
-            (CACHE_CONTROL, "public, max-age=300"),
-        ],
-        json.clone(),
-    )
-        .into_response()
+    crate::server::control_plane::openapi::served(&JSON, document)
 }

@@ -176,22 +176,9 @@ pub async fn create_tenant(
 
 /// An audit line by the provider in `who`'s tenant.
 fn provider_event(who: &Principal, what: &str, now: i64) -> AuditEvent {
-    let actor = who.actor();
     AuditEvent {
-        id: new_id(),
-        tenant_id: who.scope().tenant_id().to_string(),
-        user_id: Some(actor.user_id.to_string()),
-        actor_email: Some(actor.email),
         role: None,
-        instance_id: None,
-        instance_name: None,
-        operation_id: None,
-        operation: Some(what.into()),
-        parameters: "{}".into(),
-        outcome: crate::domain::AuditOutcome::Succeeded.into(),
-        reason: None,
-        request_id: actor.request_id,
-        created_at: now,
+        ..AuditEvent::change(&who.scope(), &who.actor(), what, "{}".into(), now)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::audit::insert_audit;
 use super::{parse_role, Actor, AuditEvent, Result, Sql, Store, StoreError, TenantScope};
-use crate::domain::{AuditOutcome, Role, TenantId};
+use crate::domain::{Role, TenantId};
 
 /// One token as stored (never its secret).
 #[derive(Debug, Clone, PartialEq)]
@@ -85,22 +85,8 @@ fn token_event(
     role: Role,
     now: i64,
 ) -> AuditEvent {
-    AuditEvent {
-        id: super::new_id(),
-        tenant_id: scope.tenant_id().to_string(),
-        user_id: Some(actor.user_id.to_string()),
-        actor_email: Some(actor.email.clone()),
-        role: Some(actor.role.as_str().into()),
-        instance_id: None,
-        instance_name: None,
-        operation_id: None,
-        operation: Some(what.into()),
-        parameters: serde_json::json!({ "name": name, "role": role.as_str() }).to_string(),
-        outcome: AuditOutcome::Succeeded.into(),
-        reason: None,
-        request_id: actor.request_id.clone(),
-        created_at: now,
-    }
+    let parameters = serde_json::json!({ "name": name, "role": role.as_str() });
+    AuditEvent::change(scope, actor, what, parameters.to_string(), now)
 }
 
 impl Store {

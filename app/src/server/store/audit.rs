@@ -125,6 +125,35 @@ impl AuditEvent {
     }
 }
 
+impl AuditEvent {
+    /// A change by `actor` at `now` that concerns no instance (a member, a token, the tenant
+    /// itself): `what` names it, e.g. "member-invite"; `parameters` is its JSON.
+    pub fn change(
+        scope: &TenantScope,
+        actor: &Actor,
+        what: &str,
+        parameters: String,
+        now: i64,
+    ) -> AuditEvent {
+        AuditEvent {
+            id: new_id(),
+            tenant_id: scope.tenant_id().to_string(),
+            user_id: Some(actor.user_id.to_string()),
+            actor_email: Some(actor.email.clone()),
+            role: Some(actor.role.as_str().into()),
+            instance_id: None,
+            instance_name: None,
+            operation_id: None,
+            operation: Some(what.into()),
+            parameters,
+            outcome: AuditOutcome::Succeeded.into(),
+            reason: None,
+            request_id: actor.request_id.clone(),
+            created_at: now,
+        }
+    }
+}
+
 /// Inserts one audit event in `tx`, the transaction of the change it records, and tells the
 /// live streams of those who may read the log.
 pub(super) async fn insert_audit(tx: &mut Tx, e: &AuditEvent) -> sqlx::Result<()> {

@@ -4,10 +4,9 @@
 use super::audit::insert_audit;
 use super::events::{emit, NewEvent};
 use super::{
-    new_id, parse_id, parse_role, Actor, AuditEvent, Conn, Result, Sql, Store, StoreError,
-    TenantScope,
+    parse_id, parse_role, Actor, AuditEvent, Conn, Result, Sql, Store, StoreError, TenantScope,
 };
-use crate::domain::{AuditOutcome, EventKind, Role, TenantId, UserId};
+use crate::domain::{EventKind, Role, TenantId, UserId};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemberRecord {
@@ -69,22 +68,7 @@ pub(super) fn member_event(
         Some(r) => serde_json::json!({ "email": email, "role": r.as_str() }),
         None => serde_json::json!({ "email": email }),
     };
-    AuditEvent {
-        id: new_id(),
-        tenant_id: scope.tenant_id().to_string(),
-        user_id: Some(actor.user_id.to_string()),
-        actor_email: Some(actor.email.clone()),
-        role: Some(actor.role.as_str().into()),
-        instance_id: None,
-        instance_name: None,
-        operation_id: None,
-        operation: Some(what.into()),
-        parameters: parameters.to_string(),
-        outcome: AuditOutcome::Succeeded.into(),
-        reason: None,
-        request_id: actor.request_id.clone(),
-        created_at: now,
-    }
+    AuditEvent::change(scope, actor, what, parameters.to_string(), now)
 }
 
 /// The audit event of someone joining `tenant` without an admin's action (just in time from

@@ -160,20 +160,14 @@ impl Store {
             parameters.insert("suspended".into(), s.into());
         }
         let event = super::AuditEvent {
-            id: super::new_id(),
-            tenant_id: tenant.to_owned(),
-            user_id: Some(actor.user_id.to_string()),
-            actor_email: Some(actor.email.clone()),
             role: None,
-            instance_id: None,
-            instance_name: None,
-            operation_id: None,
-            operation: Some("tenant-update".into()),
-            parameters: serde_json::Value::Object(parameters).to_string(),
-            outcome: crate::domain::AuditOutcome::Succeeded.into(),
-            reason: None,
-            request_id: actor.request_id.clone(),
-            created_at: now,
+            ..super::AuditEvent::change(
+                scope,
+                actor,
+                "tenant-update",
+                serde_json::Value::Object(parameters).to_string(),
+                now,
+            )
         };
         super::audit::insert_audit(&mut tx, &event).await?;
         let row: TenantRow = tx
