@@ -123,6 +123,7 @@ for (const email of ROLES) {
         create: await page.getByRole('link', { name: 'New instance' }).count(),
         members: await nav.getByRole('link', { name: 'Members' }).count(),
         tokens: await nav.getByRole('link', { name: 'API tokens' }).count(),
+        webhooks: await nav.getByRole('link', { name: 'Webhooks' }).count(),
         audit: await nav.getByRole('link', { name: 'Audit log' }).count(),
       };
       const notAvailable = page.getByText(/^Not available: /);
@@ -158,6 +159,11 @@ for (const email of ROLES) {
         await page.goto('/tokens');
         await pageReady(page, 'tokens');
         await check(page, 'API tokens', problems);
+      }
+      if (pages.webhooks) {
+        await page.goto('/webhooks');
+        await pageReady(page, 'webhooks');
+        await check(page, 'webhooks', problems);
       }
       if (pages.audit) {
         await page.goto('/audit');

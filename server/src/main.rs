@@ -415,6 +415,20 @@ async fn serve(cli: &Cli, args: &ServeArgs, provider: ProviderConfig) -> anyhow:
         Duration::from_secs(15 * 60),
         shutdown.clone(),
     ));
+    // Webhooks: deliveries from the queue, and messages past their retention.
+    let delivery_settings =
+        app::server::webhooks::DeliverySettings::from_config(&state.provider.webhooks)
+            .map_err(anyhow::Error::msg)?;
+    let deliverer = app::server::webhooks::Deliverer::new(store.clone(), delivery_settings)
+        .map_err(anyhow::Error::msg)?
+        .with_mailer(state.mailer.clone(), &state.provider.provider.name)
+        .wake_on(state.live.committed());
+    let deliveries = tokio::spawn(deliverer.run(shutdown.clone()));
+    let webhook_pruner = tokio::spawn(app::server::webhooks::prune(
+        store.clone(),
+        Duration::from_secs(60 * 60),
+        shutdown.clone(),
+    ));
     // Events past their retention; a client away longer is sent a snapshot.
     let pruner = tokio::spawn(app::server::live::prune(
         store.clone(),
@@ -475,6 +489,8 @@ async fn serve(cli: &Cli, args: &ServeArgs, provider: ProviderConfig) -> anyhow:
     }
     let _ = sweeper.await;
     let _ = pruner.await;
+    let _ = deliveries.await;
+    let _ = webhook_pruner.await;
     if let Some(m) = metrics {
         let _ = m.await;
     }

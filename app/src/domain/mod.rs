@@ -11,6 +11,7 @@ pub mod policy;
 pub mod provider;
 pub mod secrets;
 pub mod session;
+pub mod webhooks;
 
 pub use events::EventKind;
 pub use ids::{Email, IdError, InstanceId, InstanceName, TenantId, UserId};

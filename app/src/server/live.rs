@@ -50,6 +50,8 @@ pub struct Live {
     tenants: Mutex<HashMap<String, broadcast::Sender<Arc<EventRecord>>>>,
     closing: watch::Sender<bool>,
     streams: AtomicUsize,
+    /// Woken at every notice of committed events (webhook deliveries wait on it).
+    committed: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Live {
@@ -69,6 +71,7 @@ impl Live {
             tenants: Mutex::default(),
             closing: watch::channel(false).0,
             streams: AtomicUsize::new(0),
+            committed: Arc::default(),
         });
         tokio::spawn(live.clone().dispatch());
         live
@@ -78,6 +81,11 @@ impl Live {
     /// up by streams that would never end by themselves).
     pub fn close(&self) {
         self.closing.send_replace(true);
+    }
+
+    /// Woken whenever this process hears that events were committed, on any replica.
+    pub fn committed(&self) -> Arc<tokio::sync::Notify> {
+        self.committed.clone()
     }
 
     /// Streams open in this process now.
@@ -162,6 +170,7 @@ impl Live {
 
     /// Sends the tenant's events up to the notice's on its channel, if anyone watches it.
     async fn deliver(&self, heads: &mut HashMap<String, i64>, n: Notice) {
+        self.committed.notify_waiters();
         let head = heads.entry(n.tenant_id.clone()).or_insert(n.seq - 1);
         if n.seq <= *head {
             return;

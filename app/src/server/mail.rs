@@ -49,6 +49,23 @@ impl Mailer {
         Ok(Mailer { transport, from })
     }
 
+    /// A plain-text notice to one person (a webhook endpoint disabled, …).
+    pub async fn send_notice(&self, to: &str, subject: &str, body: String) -> Result<(), String> {
+        let to: Mailbox = to.parse().map_err(|e| format!("recipient: {e}"))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(body)
+            .map_err(|e| format!("message: {e}"))?;
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("SMTP: {e}"))
+    }
+
     pub async fn send_invitation(&self, i: &Invitation<'_>) -> Result<(), String> {
         let to: Mailbox =
             i.to.as_str()

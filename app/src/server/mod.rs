@@ -22,6 +22,7 @@ pub mod sso;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;
 pub mod worker;
 
 /// Resolves on ctrl-c or SIGTERM: when a server (the portal, the reference control plane)

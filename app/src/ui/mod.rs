@@ -116,6 +116,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/audit") view=pages::AuditPage ssr=SsrMode::Async/>
                 <Route path=path!("/members") view=pages::MembersPage ssr=SsrMode::Async/>
                 <Route path=path!("/tokens") view=pages::TokensPage ssr=SsrMode::Async/>
+                <Route path=path!("/webhooks") view=pages::WebhooksPage ssr=SsrMode::Async/>
                 <Route path=path!("/invite/:token") view=pages::InvitePage ssr=SsrMode::Async/>
             </Routes>
         </Router>

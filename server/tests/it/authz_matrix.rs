@@ -139,6 +139,9 @@ struct Fixture {
     invitation: String,
     /// An API token of the row's tenant: its id.
     token: String,
+    /// A webhook endpoint of the row's tenant, and a message it was sent: their ids.
+    webhook: String,
+    message: String,
     tenant: String,
 }
 
@@ -214,6 +217,35 @@ async fn fixture(row: &Value) -> Fixture {
         assert_eq!(res.status, 200, "fixture token: {}", res.body);
         token = res.json()["token"]["id"].as_str().unwrap().to_owned();
     }
+    let (mut webhook, mut message) = (String::new(), String::new());
+    if row.to_string().contains("{webhook}") {
+        let scope = TenantScope::for_tests(TenantId::parse(tenant).unwrap());
+        let actor = app::server::store::Actor {
+            user_id: app::domain::UserId::parse("matrix").unwrap(),
+            email: format!("admin@{tenant}.test"),
+            role: Role::Admin,
+            request_id: None,
+        };
+        let now = app::server::store::now_millis();
+        let new = app::server::store::NewEndpoint {
+            id: app::server::store::new_id(),
+            url: "https://hooks.example.com/portico".into(),
+            description: String::new(),
+            event_types: vec![app::domain::webhooks::WebhookEvent::InstanceCreated],
+            secret: app::server::control_plane::signature::Secret::generate(),
+        };
+        let store = &app.db.store;
+        webhook = store
+            .create_webhook_endpoint(&scope, &actor, &new, now)
+            .await
+            .unwrap()
+            .id;
+        message = store
+            .send_test_webhook(&scope, &actor, &webhook, now)
+            .await
+            .unwrap()
+            .unwrap();
+    }
     Fixture {
         app,
         id,
@@ -223,6 +255,8 @@ async fn fixture(row: &Value) -> Fixture {
         invite,
         invitation,
         token,
+        webhook,
+        message,
         tenant: tenant.to_owned(),
     }
 }
@@ -237,6 +271,8 @@ fn fill(v: &Value, f: &Fixture, email: &str) -> Value {
                 .replace("{invite}", &f.invite)
                 .replace("{invitation}", &f.invitation)
                 .replace("{token}", &f.token)
+                .replace("{webhook}", &f.webhook)
+                .replace("{message}", &f.message)
                 .replace("{tenant}", &f.tenant)
                 .replace("{email}", email),
         ),

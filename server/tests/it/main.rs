@@ -29,3 +29,4 @@ mod security;
 mod sso;
 mod store_conformance;
 mod store_pages;
+mod webhooks;

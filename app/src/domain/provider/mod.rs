@@ -9,6 +9,6 @@ mod validate;
 pub use types::{
     AuditSettings, Bounds, Branding, ControlPlaneConfig, Driver, Embed, EmbedAlgorithm, EmbedKey,
     Environment, ParamType, ParamValue, ParameterSpec, Plan, Provider, ProviderConfig, Region,
-    ResourceBounds, Roles, Security, SsoIssuer, SsoRule,
+    ResourceBounds, Roles, Security, SsoIssuer, SsoRule, WebhooksConfig,
 };
 pub use validate::{is_issuer_url, is_origin, ConfigIssue};

@@ -27,6 +27,43 @@ pub struct ProviderConfig {
     /// plane over control-plane API v1.
     #[serde(default)]
     pub control_plane: ControlPlaneConfig,
+    /// Where tenants' webhooks may be delivered, and how many each tenant may have and send.
+    #[serde(default)]
+    pub webhooks: WebhooksConfig,
+}
+
+/// `[webhooks]`: limits per tenant, and the destinations a delivery may reach although they are
+/// private (loopback, RFC 1918, …), which are otherwise refused when a delivery connects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Host names and address ranges (`10.20.0.0/16`) deliveries may reach although private;
+    /// these may also be reached over plain http. Empty (the default): public https only.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Endpoints one tenant may have.
+    #[serde(default = "default_max_endpoints")]
+    pub max_endpoints: u32,
+    /// Delivery attempts one tenant may make in an hour; more wait in the queue, none is dropped.
+    #[serde(default = "default_deliveries_per_hour")]
+    pub deliveries_per_hour: u32,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            allow: Vec::new(),
+            max_endpoints: default_max_endpoints(),
+            deliveries_per_hour: default_deliveries_per_hour(),
+        }
+    }
+}
+
+fn default_max_endpoints() -> u32 {
+    10
+}
+fn default_deliveries_per_hour() -> u32 {
+    3600
 }
 
 /// Which control plane runs operations.

@@ -283,6 +283,17 @@ impl ProviderConfig {
         }
         self.check_sso(&mut out);
         self.check_control_plane(&mut out);
+        if let Err(why) = crate::domain::webhooks::Allowance::parse(&self.webhooks.allow) {
+            out.push(&["webhooks", "allow"], why);
+        }
+        for (field, v) in [
+            ("max_endpoints", self.webhooks.max_endpoints),
+            ("deliveries_per_hour", self.webhooks.deliveries_per_hour),
+        ] {
+            if v == 0 {
+                out.push(&["webhooks", field], "must be at least 1");
+            }
+        }
 
         if self.plans.is_empty() {
             out.push(&["plans"], "at least one plan is required");

@@ -8,6 +8,7 @@ pub mod problem;
 pub mod provider;
 pub mod types;
 pub mod v1;
+pub mod webhooks;
 
 use super::auth;
 use super::security;
@@ -70,6 +71,39 @@ pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ("GET", "/api/v1/tokens", get(v1::list_tokens)),
         ("POST", "/api/v1/tokens", post(v1::create_token)),
         ("DELETE", "/api/v1/tokens/{id}", delete(v1::revoke_token)),
+        ("GET", "/api/v1/webhooks", get(webhooks::list_webhooks)),
+        ("POST", "/api/v1/webhooks", post(webhooks::create_webhook)),
+        ("GET", "/api/v1/webhooks/{id}", get(webhooks::get_webhook)),
+        (
+            "PATCH",
+            "/api/v1/webhooks/{id}",
+            patch(webhooks::update_webhook),
+        ),
+        (
+            "DELETE",
+            "/api/v1/webhooks/{id}",
+            delete(webhooks::delete_webhook),
+        ),
+        (
+            "POST",
+            "/api/v1/webhooks/{id}/rotate",
+            post(webhooks::rotate_webhook),
+        ),
+        (
+            "POST",
+            "/api/v1/webhooks/{id}/test",
+            post(webhooks::test_webhook),
+        ),
+        (
+            "GET",
+            "/api/v1/webhooks/{id}/attempts",
+            get(webhooks::list_attempts),
+        ),
+        (
+            "POST",
+            "/api/v1/webhooks/{id}/messages/{message_id}/redeliver",
+            post(webhooks::redeliver),
+        ),
     ]
 }
 

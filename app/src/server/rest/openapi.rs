@@ -4,8 +4,9 @@
 
 use super::problem::Problem;
 use super::types::*;
-use super::v1;
+use super::{v1, webhooks};
 use crate::domain::policy::{CreateRequest, Request};
+use crate::domain::webhooks::WebhookEvent;
 use crate::domain::{
     EmailDelivery, Endpoint, Operation, OperationState, ParamValue, Resources, Role, Status,
 };
@@ -83,13 +84,23 @@ impl Modify for BearerToken {
         v1::list_tokens,
         v1::create_token,
         v1::revoke_token,
+        webhooks::list_webhooks,
+        webhooks::create_webhook,
+        webhooks::get_webhook,
+        webhooks::update_webhook,
+        webhooks::delete_webhook,
+        webhooks::rotate_webhook,
+        webhooks::test_webhook,
+        webhooks::list_attempts,
+        webhooks::redeliver,
     ),
     components(schemas(
         Problem, Instance, InstanceDetails, InstancePage, Action, ActionList, OperationView,
         OperationPage, AuditLine, AuditPage, MemberView, InvitationView, MemberList, InviteBody,
         InvitationCreated, RoleBody, TokenView, TokenBody, TokenCreated, Parameter, Request,
         CreateRequest, Resources, ParamValue, Endpoint, Operation, OperationState, Status, Role,
-        EmailDelivery,
+        EmailDelivery, WebhookView, WebhookDetail, WebhookBody, WebhookPatch, WebhookCreated,
+        WebhookSecret, WebhookQueued, WebhookAttempt, DeliveryState, WebhookEvent,
     )),
     modifiers(&BearerToken),
     security(("token" = [])),
@@ -99,6 +110,7 @@ impl Modify for BearerToken {
         (name = "audit", description = "The tenant's audit log"),
         (name = "members", description = "Members and invitations (admin tokens)"),
         (name = "tokens", description = "API tokens (admin tokens)"),
+        (name = "webhooks", description = "Webhook endpoints and their delivery logs (admin tokens)"),
     )
 )]
 struct TenantApi;

@@ -1,12 +1,13 @@
 //! The shapes `/api/v1` sends and accepts: a contract scripts code against, so they change
 //! only by adding. Built from the same views the pages show, with times as RFC 3339.
 
+use crate::domain::webhooks::WebhookEvent;
 use crate::domain::{
     AuditEntry, EmailDelivery, Endpoint, InstanceDetail, InstanceSummary, Member, Operation,
     OperationState, OperationStatus, PendingInvitation, Resources, Role, Status,
 };
 use crate::server::control_plane::contract::rfc3339;
-use crate::server::store::ApiTokenRecord;
+use crate::server::store::{ApiTokenRecord, AttemptRecord, EndpointRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -378,4 +379,160 @@ pub struct TokenCreated {
     pub token: TokenView,
     /// `ptk_…`: send as `Authorization: Bearer <secret>`.
     pub secret: String,
+}
+
+/// A webhook endpoint as listed: never its secret.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookView {
+    pub id: String,
+    /// Where deliveries are POSTed.
+    pub url: String,
+    pub description: String,
+    pub event_types: Vec<WebhookEvent>,
+    /// Disabled endpoints are sent nothing; their waiting deliveries resume when re-enabled.
+    pub enabled: bool,
+    /// Why Portico disabled it (a 410 answer, or five days of failures).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+    /// Since when every attempt has failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub failing_since: Option<String>,
+    /// After a rotation, until when the previous secret also signs every delivery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub previous_secret_valid_until: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+impl From<&EndpointRecord> for WebhookView {
+    fn from(e: &EndpointRecord) -> Self {
+        let now = crate::server::store::now_millis();
+        WebhookView {
+            id: e.id.clone(),
+            url: e.url.clone(),
+            description: e.description.clone(),
+            event_types: e.event_types.clone(),
+            enabled: e.enabled,
+            disabled_reason: e.disabled_reason.clone(),
+            failing_since: e.failing_since.map(rfc3339),
+            previous_secret_valid_until: e.previous_secret_until.filter(|t| *t > now).map(rfc3339),
+            created_at: rfc3339(e.created_at),
+            updated_at: rfc3339(e.updated_at),
+        }
+    }
+}
+
+/// One endpoint with its queue.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookDetail {
+    pub endpoint: WebhookView,
+    /// Deliveries waiting for their next attempt.
+    pub pending_deliveries: i64,
+    /// Deliveries that ran out of attempts (they can be sent again).
+    pub failed_deliveries: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookBody {
+    /// `https://…` (plain http only to hosts the provider allows).
+    pub url: String,
+    #[serde(default)]
+    pub description: String,
+    /// At least one.
+    pub event_types: Vec<WebhookEvent>,
+}
+
+/// What to change; a field left out stays as it is.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookPatch {
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub event_types: Option<Vec<WebhookEvent>>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+/// A new endpoint with its signing secret: shown this once.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookCreated {
+    pub endpoint: WebhookView,
+    /// `whsec_…`: verify deliveries with it (Standard Webhooks).
+    pub secret: String,
+}
+
+/// An endpoint's new secret, shown this once; the previous one signs too until the time given.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookSecret {
+    pub secret: String,
+    #[schema(format = DateTime)]
+    pub previous_secret_valid_until: String,
+}
+
+/// A message queued for an endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookQueued {
+    /// Its `webhook-id`.
+    pub message_id: String,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    Pending,
+    Sending,
+    Delivered,
+    Failed,
+}
+
+/// One attempt of a delivery, as the endpoint's log shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookAttempt {
+    pub id: String,
+    /// The message's `webhook-id`: send it again with
+    /// `POST /api/v1/webhooks/{id}/messages/{message_id}/redeliver`.
+    pub message_id: String,
+    pub event_type: WebhookEvent,
+    #[schema(format = DateTime)]
+    pub attempted_at: String,
+    /// The HTTP status; absent when no answer came.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub latency_ms: i64,
+    /// The first bytes of the answer, or why none came.
+    pub response: String,
+    /// Where the delivery this attempt belongs to stands now.
+    pub delivery_state: DeliveryState,
+}
+
+impl TryFrom<AttemptRecord> for WebhookAttempt {
+    type Error = String;
+    fn try_from(a: AttemptRecord) -> Result<Self, String> {
+        Ok(WebhookAttempt {
+            id: a.id,
+            message_id: a.message_id,
+            event_type: WebhookEvent::parse(&a.event_type)
+                .ok_or_else(|| format!("event type {:?}", a.event_type))?,
+            attempted_at: rfc3339(a.attempted_at),
+            status: a.status.and_then(|s| u16::try_from(s).ok()),
+            latency_ms: a.latency_ms,
+            response: a.response,
+            delivery_state: match a.delivery_state.as_str() {
+                "pending" => DeliveryState::Pending,
+                "sending" => DeliveryState::Sending,
+                "delivered" => DeliveryState::Delivered,
+                "failed" => DeliveryState::Failed,
+                other => return Err(format!("delivery state {other:?}")),
+            },
+        })
+    }
 }

@@ -18,6 +18,7 @@ mod principal;
 pub mod provider;
 pub mod session;
 pub mod tokens;
+pub mod webhooks;
 
 pub use error::ServiceError;
 pub use principal::Principal;

@@ -157,6 +157,14 @@ impl InstanceRecord {
 /// Writes an instance's state (status, resources, parameters, endpoints, what the control plane
 /// last reported) in the caller's transaction, as a new version, and tells the live streams.
 pub(super) async fn write_state(tx: &mut Tx, inst: &InstanceRecord, now: i64) -> Result<()> {
+    let before: Option<String> = tx
+        .conn()
+        .scalar_optional(
+            Sql::new("SELECT status FROM instance WHERE tenant_id = $1 AND instance_id = $2")
+                .bind(inst.tenant_id.as_str())
+                .bind(inst.id.as_str()),
+        )
+        .await?;
     tx.conn()
         .execute(
             Sql::new(
@@ -194,6 +202,9 @@ pub(super) async fn write_state(tx: &mut Tx, inst: &InstanceRecord, now: i64) ->
         now,
     )
     .await?;
+    if let Some(before) = before.as_deref().and_then(Status::parse) {
+        super::webhooks::status_changed(tx, inst, before, now).await?;
+    }
     Ok(())
 }
 
@@ -269,6 +280,7 @@ impl Store {
             .map_err(on_constraint)?;
         let created = NewEvent::instance(EventKind::InstanceCreated, i.id.as_str());
         emit(&mut tx, tenant, created, i.created_at).await?;
+        super::webhooks::instance_created(&mut tx, i, i.created_at).await?;
         if let Some(e) = audit {
             super::audit::insert_audit(&mut tx, e).await?;
         }

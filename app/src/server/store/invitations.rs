@@ -210,7 +210,7 @@ impl Store {
             return Ok(false);
         };
         let role = parse_role(role)?;
-        insert_membership(&mut tx.conn(), tenant, user, role, now).await?;
+        let added = insert_membership(&mut tx.conn(), tenant, user, role, now).await?;
         let joined = Actor {
             user_id: user.clone(),
             email: email.clone(),
@@ -219,6 +219,11 @@ impl Store {
         };
         let event = member_event(scope, &joined, "member-join", &email, Some(role), now);
         insert_audit(&mut tx, &event).await?;
+        if added {
+            let hook = crate::domain::webhooks::WebhookEvent::MemberAdded;
+            super::webhooks::member_changed(&mut tx, tenant, hook, user, &email, Some(role), now)
+                .await?;
+        }
         tx.commit().await?;
         Ok(true)
     }

@@ -15,6 +15,8 @@ pub enum Job {
     PruneEvents,
     /// A pass over the control plane's list of instances.
     Reconcile,
+    /// Deleting webhook messages past their retention.
+    PruneWebhooks,
 }
 
 impl Job {
@@ -25,6 +27,7 @@ impl Job {
             Job::SweepSessions => 1,
             Job::PruneEvents => 2,
             Job::Reconcile => 3,
+            Job::PruneWebhooks => 4,
         }
     }
 }

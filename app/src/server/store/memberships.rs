@@ -3,9 +3,11 @@
 
 use super::audit::insert_audit;
 use super::events::{emit, NewEvent};
+use super::webhooks;
 use super::{
     parse_id, parse_role, Actor, AuditEvent, Conn, Result, Sql, Store, StoreError, TenantScope,
 };
+use crate::domain::webhooks::WebhookEvent;
 use crate::domain::{EventKind, Role, TenantId, UserId};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -197,6 +199,16 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         let mut tx = self.begin_in(tenant.as_str()).await?;
+        // Written before anything is read (see `lock_tenant`).
+        lock_tenant(&mut tx.conn(), tenant.as_str()).await?;
+        let before: Option<String> = tx
+            .conn()
+            .scalar_optional(
+                Sql::new("SELECT role FROM membership WHERE tenant_id = $1 AND user_id = $2")
+                    .bind(tenant.as_str())
+                    .bind(user.as_str()),
+            )
+            .await?;
         tx.conn()
             .execute(
                 Sql::new(
@@ -213,6 +225,24 @@ impl Store {
             .await?;
         let changed = NewEvent::member(EventKind::MemberChanged, user.as_str());
         emit(&mut tx, tenant.as_str(), changed, now).await?;
+        let hook = match before.as_deref() {
+            None => Some(WebhookEvent::MemberAdded),
+            Some(r) if r != role.as_str() => Some(WebhookEvent::MemberRoleChanged),
+            Some(_) => None,
+        };
+        if let Some(hook) = hook {
+            let email = email_of(&mut tx.conn(), user).await?;
+            webhooks::member_changed(
+                &mut tx,
+                tenant.as_str(),
+                hook,
+                user,
+                &email,
+                Some(role),
+                now,
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -235,6 +265,17 @@ impl Store {
         if joined {
             let event = join_event(tenant, user, email, role, reason, now);
             insert_audit(&mut tx, &event).await?;
+            let added = WebhookEvent::MemberAdded;
+            webhooks::member_changed(
+                &mut tx,
+                tenant.as_str(),
+                added,
+                user,
+                email,
+                Some(role),
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(joined)
@@ -353,6 +394,8 @@ impl Store {
         insert_audit(&mut tx, &event).await?;
         let changed = NewEvent::member(EventKind::MemberChanged, user.as_str());
         emit(&mut tx, tenant, changed, now).await?;
+        let hook = WebhookEvent::MemberRoleChanged;
+        webhooks::member_changed(&mut tx, tenant, hook, user, &email, Some(role), now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -388,6 +431,8 @@ impl Store {
         insert_audit(&mut tx, &event).await?;
         let removed = NewEvent::member(EventKind::MemberChanged, user.as_str());
         emit(&mut tx, tenant, removed, now).await?;
+        let hook = WebhookEvent::MemberRemoved;
+        webhooks::member_changed(&mut tx, tenant, hook, user, &email, None, now).await?;
         tx.commit().await?;
         Ok(())
     }

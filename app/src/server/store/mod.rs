@@ -36,6 +36,8 @@ mod sso;
 mod submit;
 mod tenants;
 mod users;
+mod webhook_deliveries;
+mod webhooks;
 
 pub use api_tokens::{ApiTokenRecord, NewApiToken};
 pub use attempts::{Counted, Counter};
@@ -61,6 +63,10 @@ pub use sessions::{NewSession, SessionRecord};
 pub use sso::SsoLogin;
 pub use tenants::{TenantChange, TenantRecord};
 pub use users::UserCredentials;
+pub use webhook_deliveries::{
+    AttemptOutcome, AttemptRecord, Backlog, DeliveryRecord, MessageRecord, NextStep, Recorded,
+};
+pub use webhooks::{EndpointChange, EndpointRecord, NewEndpoint};
 
 use crate::domain::Role;
 use sqlx::pool::PoolConnection;
@@ -85,6 +91,9 @@ pub struct Store {
     pool: Pool,
     /// On SQLite, where committed events are announced in this process (see `events`).
     bus: tokio::sync::broadcast::Sender<Notice>,
+    /// Woken when this process queued a webhook delivery outside any change with an event (a
+    /// test message, a redelivery, an endpoint enabled again).
+    webhooks_due: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// Notices a process may fall behind by before its listener reads the tenants' logs again.
@@ -118,6 +127,7 @@ impl Store {
             Ok(Store {
                 pool: Pool::Postgres(pool),
                 bus: tokio::sync::broadcast::channel(NOTICE_BACKLOG).0,
+                webhooks_due: Default::default(),
             })
         } else {
             let opts = SqliteConnectOptions::from_str(url)?
@@ -138,6 +148,7 @@ impl Store {
             Ok(Store {
                 pool: Pool::Sqlite(pool),
                 bus: tokio::sync::broadcast::channel(NOTICE_BACKLOG).0,
+                webhooks_due: Default::default(),
             })
         }
     }

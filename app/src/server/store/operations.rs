@@ -5,6 +5,7 @@
 use super::audit::insert_audit;
 use super::events::{emit, NewEvent};
 use super::instances::{instance_in, write_state};
+use super::webhooks;
 use super::{new_id, parse_id, AuditEvent, Pool, Result, Sql, Store, StoreError, TenantScope};
 use crate::domain::lifecycle::{apply, settle, Observed, Outcome};
 use crate::domain::policy::{Denial, OperationRequest};
@@ -215,6 +216,16 @@ enum End<'a> {
     Succeeded(&'a Observed),
     Failed(&'a str, &'a Observed),
     Denied(&'a str),
+}
+
+impl<'a> End<'a> {
+    /// Whether the operation succeeded, and its error if not.
+    fn verdict(&self) -> (bool, Option<&'a str>) {
+        match *self {
+            End::Succeeded(_) => (true, None),
+            End::Failed(e, _) | End::Denied(e) => (false, Some(e)),
+        }
+    }
 }
 
 impl Store {
@@ -440,6 +451,8 @@ impl Store {
         };
         if let Some(end) = end {
             settle_instance(&mut tx, op, &end, now).await?;
+            let (ok, error) = end.verdict();
+            webhooks::operation_ended(&mut tx, op, ok, error, now).await?;
         }
         let changed = NewEvent::operation(op.instance_id.as_str(), &op.id);
         emit(&mut tx, tenant, changed, now).await?;
@@ -546,6 +559,8 @@ impl Store {
                     )
                     .await?;
                 settle_instance(&mut tx, &op, &end, now).await?;
+                let (ok, error) = end.verdict();
+                webhooks::operation_ended(&mut tx, &op, ok, error, now).await?;
                 EventApplied::Finished
             }
         };

@@ -6,6 +6,7 @@ use super::audit::insert_audit;
 use super::error::on_constraint;
 use super::events::{emit, NewEvent};
 use super::instances::{instance_in, to_json, INSTANCE_COLUMNS, LIVE_ON_PLAN};
+use super::webhooks;
 use super::{
     new_id, parse_id, Actor, AuditEvent, Conn, InstanceRecord, Sql, Store, StoreError, SubmitError,
     Submitted, TenantScope,
@@ -229,6 +230,19 @@ impl Store {
         insert_audit(&mut tx, &event).await?;
         let requested = NewEvent::operation(instance_id.as_str(), &operation_id);
         emit(&mut tx, tenant, requested, now).await?;
+        let before = instance.status;
+        let mut during = instance;
+        during.status = transition(op).during;
+        webhooks::operation_requested(
+            &mut tx,
+            &during,
+            &operation_id,
+            op,
+            actor.user_id.as_str(),
+            now,
+        )
+        .await?;
+        webhooks::status_changed(&mut tx, &during, before, now).await?;
         tx.commit().await?;
         Ok(Submitted::New {
             operation_id,
@@ -363,6 +377,18 @@ impl Store {
         emit(&mut tx, tenant, created, now).await?;
         let requested = NewEvent::operation(instance.id.as_str(), &operation_id);
         emit(&mut tx, tenant, requested, now).await?;
+        let mut deploying = instance.clone();
+        deploying.status = Status::Deploying;
+        webhooks::instance_created(&mut tx, &deploying, now).await?;
+        webhooks::operation_requested(
+            &mut tx,
+            &deploying,
+            &operation_id,
+            Operation::Create,
+            actor.user_id.as_str(),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Submitted::New {
             operation_id,

@@ -114,6 +114,7 @@ fn Header(me: Me) -> impl IntoView {
                 {me.can_read_audit.then(|| view! { <A href="/audit">"Audit log"</A> })}
                 {me.can_manage_members.then(|| view! { <A href="/members">"Members"</A> })}
                 {me.can_manage_members.then(|| view! { <A href="/tokens">"API tokens"</A> })}
+                {me.can_manage_members.then(|| view! { <A href="/webhooks">"Webhooks"</A> })}
             </nav>
             <div class="who">
                 <span class="tenant">{me.tenant_name.clone()}</span>
@@ -137,6 +138,7 @@ fn EmbeddedNav(can_read_audit: bool, can_manage_members: bool) -> impl IntoView 
             {can_read_audit.then(|| view! { <A href="/audit">"Audit log"</A> })}
             {can_manage_members.then(|| view! { <A href="/members">"Members"</A> })}
             {can_manage_members.then(|| view! { <A href="/tokens">"API tokens"</A> })}
+            {can_manage_members.then(|| view! { <A href="/webhooks">"Webhooks"</A> })}
         </nav>
     }
 }

@@ -5,6 +5,7 @@ mod instances;
 mod members;
 mod sign_in;
 mod tokens;
+mod webhooks;
 
 pub use audit::AuditPage;
 pub use create::CreatePage;
@@ -13,6 +14,7 @@ pub use instances::InstanceList;
 pub use members::{InvitePage, MembersPage};
 pub use sign_in::SignIn;
 pub use tokens::TokensPage;
+pub use webhooks::WebhooksPage;
 
 use super::components::set_http_status;
 use leptos::prelude::*;
