@@ -160,6 +160,29 @@ async fn endpoint(app: &TestApp, token: &str, url: &str, types: &[&str]) -> (Str
     (j["endpoint"]["id"].as_str().unwrap().to_owned(), secret)
 }
 
+/// A new receiver, and a globex admin token with an endpoint for `webhook.test` at `path` of
+/// it, verified with the endpoint's secret and answered with `script` (then 204).
+struct Hooked {
+    rx: Receiver,
+    token: String,
+    id: String,
+    secret: String,
+}
+
+async fn hooked(app: &TestApp, path: &str, script: Value) -> Hooked {
+    let rx = Receiver::start("127.0.0.1", 0).await;
+    let token = app.api_token("globex", "admin").await;
+    let url = format!("{}{path}", rx.url);
+    let (id, secret) = endpoint(app, &token, &url, &["webhook.test"]).await;
+    rx.configure(path, &[&secret], script).await;
+    Hooked {
+        rx,
+        token,
+        id,
+        secret,
+    }
+}
+
 async fn send_test(app: &TestApp, token: &str, id: &str) -> String {
     let res = app
         .api(
@@ -416,9 +439,12 @@ async fn every_event_type_arrives_once_signed_with_only_its_tenants_data_postgre
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_rotation_both_secrets_sign_every_delivery() {
     let app = spawn(Engine::Sqlite, &["127.0.0.1"]).await;
-    let rx = Receiver::start("127.0.0.1", 0).await;
-    let token = app.api_token("globex", "admin").await;
-    let (id, old) = endpoint(&app, &token, &format!("{}/hook", rx.url), &["webhook.test"]).await;
+    let Hooked {
+        rx,
+        token,
+        id,
+        secret: old,
+    } = hooked(&app, "/hook", json!([])).await;
     let res = app
         .api(
             Some(&token),
@@ -496,15 +522,8 @@ async fn a_receiver_that_was_down_gets_everything_once_it_is_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_receiver_times_out_and_is_tried_again_with_the_same_id() {
     let app = spawn(Engine::Sqlite, &["127.0.0.1"]).await;
-    let rx = Receiver::start("127.0.0.1", 0).await;
-    let token = app.api_token("globex", "admin").await;
-    let (id, secret) = endpoint(&app, &token, &format!("{}/slow", rx.url), &["webhook.test"]).await;
-    rx.configure(
-        "/slow",
-        &[&secret],
-        json!([{ "status": 200, "delay_ms": 3000 }]),
-    )
-    .await;
+    let Hooked { rx, token, id, .. } =
+        hooked(&app, "/slow", json!([{ "status": 200, "delay_ms": 3000 }])).await;
     send_test(&app, &token, &id).await;
     let d = deliverer(&app, Duration::from_millis(10), Duration::from_millis(500));
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -533,11 +552,7 @@ async fn a_slow_receiver_times_out_and_is_tried_again_with_the_same_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gone_disables_the_endpoint_at_once_until_an_admin_enables_it() {
     let app = spawn(Engine::Sqlite, &["127.0.0.1"]).await;
-    let rx = Receiver::start("127.0.0.1", 0).await;
-    let token = app.api_token("globex", "admin").await;
-    let (id, secret) = endpoint(&app, &token, &format!("{}/gone", rx.url), &["webhook.test"]).await;
-    rx.configure("/gone", &[&secret], json!([{ "status": 410 }]))
-        .await;
+    let Hooked { rx, token, id, .. } = hooked(&app, "/gone", json!([{ "status": 410 }])).await;
     send_test(&app, &token, &id).await;
     let d = deliverer(&app, Duration::from_millis(10), Duration::from_secs(5));
     drain(&d).await;
@@ -595,11 +610,10 @@ async fn gone_disables_the_endpoint_at_once_until_an_admin_enables_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_failing_past_the_limit_is_disabled_and_audited() {
     let app = spawn(Engine::Sqlite, &["127.0.0.1"]).await;
-    let rx = Receiver::start("127.0.0.1", 0).await;
-    let token = app.api_token("globex", "admin").await;
-    let (id, secret) = endpoint(&app, &token, &format!("{}/down", rx.url), &["webhook.test"]).await;
     let failing: Vec<Value> = (0..20).map(|_| json!({ "status": 500 })).collect();
-    rx.configure("/down", &[&secret], json!(failing)).await;
+    let Hooked {
+        rx: _rx, token, id, ..
+    } = hooked(&app, "/down", json!(failing)).await;
     send_test(&app, &token, &id).await;
     let mut s = DeliverySettings::from_config(&app.state.provider.webhooks).unwrap();
     s.schedule = vec![Duration::from_millis(20); 7];
@@ -637,15 +651,8 @@ async fn an_endpoint_failing_past_the_limit_is_disabled_and_audited() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_on_429_is_waited_for() {
     let app = spawn(Engine::Sqlite, &["127.0.0.1"]).await;
-    let rx = Receiver::start("127.0.0.1", 0).await;
-    let token = app.api_token("globex", "admin").await;
-    let (id, secret) = endpoint(&app, &token, &format!("{}/busy", rx.url), &["webhook.test"]).await;
-    rx.configure(
-        "/busy",
-        &[&secret],
-        json!([{ "status": 429, "retry_after": 2 }]),
-    )
-    .await;
+    let Hooked { rx, token, id, .. } =
+        hooked(&app, "/busy", json!([{ "status": 429, "retry_after": 2 }])).await;
     send_test(&app, &token, &id).await;
     let d = deliverer(&app, Duration::from_millis(10), Duration::from_secs(5));
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -666,10 +673,7 @@ async fn retry_after_on_429_is_waited_for() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_in_hand_when_portico_dies_is_sent_after_the_restart() {
     let app = spawn(Engine::Sqlite, &["127.0.0.1"]).await;
-    let rx = Receiver::start("127.0.0.1", 0).await;
-    let token = app.api_token("globex", "admin").await;
-    let (id, secret) = endpoint(&app, &token, &format!("{}/hook", rx.url), &["webhook.test"]).await;
-    rx.configure("/hook", &[&secret], json!([])).await;
+    let Hooked { rx, token, id, .. } = hooked(&app, "/hook", json!([])).await;
     let msg = send_test(&app, &token, &id).await;
     // A process claims it and dies before it records anything.
     let now = app::server::store::now_millis();
@@ -698,10 +702,7 @@ async fn over_its_hourly_limit_a_tenant_waits_and_loses_nothing() {
         provider(&["127.0.0.1"], 2),
     )
     .await;
-    let rx = Receiver::start("127.0.0.1", 0).await;
-    let token = app.api_token("globex", "admin").await;
-    let (id, secret) = endpoint(&app, &token, &format!("{}/hook", rx.url), &["webhook.test"]).await;
-    rx.configure("/hook", &[&secret], json!([])).await;
+    let Hooked { rx, token, id, .. } = hooked(&app, "/hook", json!([])).await;
     for _ in 0..3 {
         send_test(&app, &token, &id).await;
     }
