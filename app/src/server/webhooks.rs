@@ -48,7 +48,9 @@ impl DeliverySettings {
     /// The settings the provider configuration asks for.
     pub fn from_config(c: &crate::domain::provider::WebhooksConfig) -> Result<Self, String> {
         Ok(DeliverySettings {
-            lease: Duration::from_secs(60),
+            // Twice the longest attempt: a live worker never loses its lease mid-attempt, and a
+            // dead one's delivery is taken over half a minute later.
+            lease: TIMEOUT * 2,
             idle_poll: Duration::from_millis(500),
             timeout: TIMEOUT,
             schedule: webhooks::RETRY_SCHEDULE.to_vec(),

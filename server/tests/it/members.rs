@@ -295,13 +295,13 @@ async fn another_tenants_members_cannot_be_touched(engine: Engine) {
 const PUBLIC: &str = "https://portal.acme.example";
 
 /// The SMTP server, and the messages it has received, one JSON object per line.
-struct Sink {
+pub(crate) struct Sink {
     _node: tokio::process::Child,
-    port: u16,
-    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    pub(crate) port: u16,
+    pub(crate) lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
 }
 
-async fn sink() -> Sink {
+pub(crate) async fn sink() -> Sink {
     use tokio::io::AsyncBufReadExt;
     let mut node = tokio::process::Command::new("node")
         .arg(concat!(

@@ -476,6 +476,38 @@ async fn after_a_rotation_both_secrets_sign_every_delivery() {
         got[0]["signature"].as_str().unwrap().matches("v1,").count(),
         2
     );
+
+    // Sent again on request: the same message, the same webhook-id, signed anew.
+    let msg = got[0]["id"].as_str().unwrap().to_owned();
+    let res = app
+        .api(
+            Some(&token),
+            "POST",
+            &format!("/api/v1/webhooks/{id}/messages/{msg}/redeliver"),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 202, "{}", res.body);
+    drain(&deliverer(
+        &app,
+        Duration::from_millis(10),
+        Duration::from_secs(5),
+    ))
+    .await;
+    let got = rx.log("/hook").await;
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(got[1]["id"], msg.as_str());
+    assert_eq!(got[1]["body"], got[0]["body"]);
+    assert_eq!(got[1]["verified"], json!([0, 1]));
+    let unknown = app
+        .api(
+            Some(&token),
+            "POST",
+            &format!("/api/v1/webhooks/{id}/messages/msg_unknown/redeliver"),
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -671,7 +703,7 @@ async fn retry_after_on_429_is_waited_for() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_delivery_in_hand_when_portico_dies_is_sent_after_the_restart() {
+async fn a_delivery_claimed_by_a_dead_worker_is_taken_over_when_its_lease_ends() {
     let app = spawn(Engine::Sqlite, &["127.0.0.1"]).await;
     let Hooked { rx, token, id, .. } = hooked(&app, "/hook", json!([])).await;
     let msg = send_test(&app, &token, &id).await;
@@ -867,4 +899,166 @@ async fn endpoints_are_checked_and_limited() {
     let list = app.api(Some(&token), "GET", "/api/v1/webhooks", None).await;
     assert_eq!(list.status, 200);
     assert!(!list.body.contains("whsec_"), "{}", list.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admins_are_emailed_when_portico_disables_an_endpoint() {
+    let mut sink = crate::members::sink().await;
+    let settings = Settings {
+        public_origin: Some("https://portal.acme.example".into()),
+        smtp: Some(app::server::state::Smtp {
+            url: format!("smtp://127.0.0.1:{}", sink.port),
+            from: "Acme Cloud <portal@acme.example>".into(),
+        }),
+        ..Default::default()
+    };
+    let app = TestApp::spawn_custom(Engine::Sqlite, settings, provider(&["127.0.0.1"], 3600)).await;
+    let Hooked { rx, token, id, .. } = hooked(&app, "/gone", json!([{ "status": 410 }])).await;
+    send_test(&app, &token, &id).await;
+    let d = deliverer(&app, Duration::from_millis(10), Duration::from_secs(5))
+        .with_mailer(app.state.mailer.clone(), "Acme Cloud");
+    drain(&d).await;
+    assert_eq!(rx.log("/gone").await.len(), 1);
+    let line = tokio::time::timeout(Duration::from_secs(10), sink.lines.next_line())
+        .await
+        .expect("an email arrives")
+        .unwrap()
+        .unwrap();
+    let mail: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        mail["to"],
+        json!(["admin@globex.test"]),
+        "to the tenant's admin: {mail}"
+    );
+    let data = mail["data"]
+        .as_str()
+        .unwrap()
+        .replace("=\r\n", "")
+        .replace("\r\n", " ");
+    assert!(data.contains("was disabled on Acme Cloud"), "{data}");
+    assert!(
+        data.contains(&format!("{}/gone", rx.url)),
+        "names the endpoint: {data}"
+    );
+    assert!(data.contains("410"), "says why: {data}");
+}
+
+/// `portico serve --demo` in `dir` with the provider configuration `config`, on `port`.
+fn serve(dir: &std::path::Path, config: &std::path::Path, port: u16) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_portico"))
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("PORTICO_CONFIG")
+        .env(
+            "PORTICO_LEPTOS_CONFIG",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../Leptos.toml"),
+        )
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        // No page is asked for: no bundle, no hash list beside the binary.
+        .env("LEPTOS_HASH_FILES", "false")
+        .args(["serve", "--demo", "--data-dir", "data", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start portico serve")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portico_killed_mid_delivery_sends_it_again_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = unused_port();
+    let config = dir.path().join("provider.toml");
+    let toml = format!(
+        "{}\n[webhooks]\nallow = [\"127.0.0.1\"]\n",
+        config::DEMO_CONFIG
+    );
+    std::fs::write(&config, toml).unwrap();
+    // The receiver holds its first answer long enough for Portico to die waiting for it.
+    let rx = Receiver::start("127.0.0.1", 0).await;
+    let mut first = serve(dir.path(), &config, port);
+    let base = format!("http://127.0.0.1:{port}");
+    let ready = async {
+        loop {
+            if let Ok(r) = reqwest::get(format!("{base}/readyz")).await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), ready)
+        .await
+        .expect("portico serve is ready");
+    let store = app::server::store::Store::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("data/portico.db").display()
+    ))
+    .await
+    .unwrap();
+    let scope =
+        app::server::store::TenantScope::for_tests(app::domain::TenantId::parse("globex").unwrap());
+    let actor = app::server::store::Actor {
+        user_id: app::domain::UserId::parse("restart-test").unwrap(),
+        email: "admin@globex.test".into(),
+        role: app::domain::Role::Admin,
+        request_id: None,
+    };
+    let now = app::server::store::now_millis();
+    let secret = app::server::control_plane::signature::Secret::generate();
+    let new = app::server::store::NewEndpoint {
+        id: app::server::store::new_id(),
+        url: format!("{}/hook", rx.url),
+        description: String::new(),
+        event_types: vec![app::domain::webhooks::WebhookEvent::Test],
+        secret: secret.clone(),
+    };
+    rx.configure(
+        "/hook",
+        &[&secret],
+        json!([{ "status": 204, "delay_ms": 5000 }]),
+    )
+    .await;
+    let e = store
+        .create_webhook_endpoint(&scope, &actor, &new, now)
+        .await
+        .unwrap();
+    let msg = store
+        .send_test_webhook(&scope, &actor, &e.id, now)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let arrived = async {
+        while rx.log("/hook").await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), arrived)
+        .await
+        .expect("the first attempt reaches the receiver");
+    first.kill().expect("SIGKILL");
+    first.wait().unwrap();
+
+    let mut second = serve(dir.path(), &config, port);
+    let again = async {
+        while rx.log("/hook").await.len() < 2 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    // The dead process's lease (30 s) runs out first.
+    let waited = tokio::time::timeout(Duration::from_secs(90), again).await;
+    let _ = second.kill();
+    let _ = second.wait();
+    waited.expect("the delivery is sent again after the restart");
+    let got = rx.log("/hook").await;
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert!(got
+        .iter()
+        .all(|d| d["id"] == msg.as_str() && d["verified"] == json!([0])));
+    let log = store.webhook_attempts(&scope, &e.id, 10).await.unwrap();
+    assert_eq!(log.len(), 1, "the dead process recorded nothing: {log:#?}");
+    assert_eq!(log[0].status, Some(204));
+    assert_eq!(log[0].delivery_state, "delivered");
 }
